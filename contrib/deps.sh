@@ -1,0 +1,30 @@
+#!/bin/sh
+# make deps: the Debian packages plumb needs to build, test and benchmark.
+# Idempotent and quick when everything is present.
+set -eu
+PKGS="build-essential pkg-config libcurl4-openssl-dev libjansson-dev libyaml-dev
+libhiredis-dev libopenblas-dev libssl-dev bats bats-assert bats-support
+redis-server prometheus-pushgateway ca-certificates git"
+# Node (peer benchmarks, the LangChain compatibility test) and Python (test
+# servers) come from Debian only when the machine has none of its own.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
+command -v python3 >/dev/null 2>&1 || PKGS="$PKGS python3"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+	echo "deps: all packages present"
+	exit 0
+fi
+echo "deps: installing:$missing"
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: not root; run as root, or: sudo apt-get install$missing" >&2
+	exit 2
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,420 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef PLUMB_VERSION
+#define PLUMB_VERSION "0.0.0"
+#endif
+
+#define OUT_FLUSH_AT (64 * 1024)
+
+const char *pl_prog = "plumb";
+int pl_verbose, pl_quiet;
+volatile int pl_stop;
+struct pl_buf pl_out = PL_BUF_INIT;
+
+static const char *usage_text, *help_text;
+static int out_linebuf, out_failed;
+static int keep_going;
+static const char *rejects_path;
+static FILE *rejects;
+
+static struct {
+	char **files;
+	int nfiles, idx;
+	struct pl_lines cur;
+	int open;
+	unsigned long bad;
+} in;
+
+static void vmsg(const char *fmt, va_list ap)
+{
+	int saved = errno;
+	size_t len = strlen(fmt);
+	char line[4096];
+	int n;
+
+	n = snprintf(line, sizeof line, "%s: ", pl_prog);
+	n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+	if (n >= (int)sizeof line)
+		n = sizeof line - 1;
+	if (len && fmt[len - 1] == ':')
+		n += snprintf(line + n, sizeof line - (size_t)n, " %s", strerror(saved));
+	if (n >= (int)sizeof line - 1)
+		n = sizeof line - 2;
+	line[n++] = '\n';
+	/* one write, so lines from programs sharing stderr do not interleave */
+	(void)!write(2, line, (size_t)n);
+}
+
+void pl_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+void pl_info(const char *fmt, ...)
+{
+	va_list ap;
+	if (!pl_verbose)
+		return;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+void pl_die(int code, const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+
+	/* everything before the failure reaches downstream */
+	if (!out_failed)
+		pl_out_flush();
+	pl_progress_done();
+	errno = saved;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+static void print_usage(FILE *f)
+{
+	const char *p = usage_text;
+	int first = 1;
+
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		fprintf(f, "%s%.*s\n", first ? "usage: " : "       ", (int)n, p);
+		first = 0;
+		p += n + (nl != NULL);
+	}
+}
+
+void pl_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	if (fmt) {
+		va_start(ap, fmt);
+		vmsg(fmt, ap);
+		va_end(ap);
+	}
+	print_usage(stderr);
+	fprintf(stderr, "Try '%s --help' for more information.\n", pl_prog);
+	exit(PL_EX_USAGE);
+}
+
+static void on_signal(int sig)
+{
+	pl_stop = sig;
+}
+
+static void flush_before_block(void)
+{
+	pl_out_flush();
+}
+
+void pl_init(const char *prog, const char *usage, const char *help)
+{
+	struct sigaction sa;
+
+	pl_prog = prog;
+	usage_text = usage;
+	help_text = help;
+	out_linebuf = isatty(1);
+
+	/* SIGPIPE keeps its default: a closed downstream ends us quietly. */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESETHAND;	/* a second signal kills at once */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	const char *v = getenv("PLUMB_VERBOSE");
+	pl_verbose = v && *v && strcmp(v, "0") != 0;
+	v = getenv("PLUMB_KEEP_GOING");
+	keep_going = v && *v && strcmp(v, "0") != 0;
+	rejects_path = pl_env("PLUMB_REJECTS", NULL);
+}
+
+int pl_common_option(int c, const char *arg)
+{
+	switch (c) {
+	case 'h':
+		print_usage(stdout);
+		if (help_text)
+			fputs(help_text, stdout);
+		printf("\nSee %s(1) for details. Exit status: 0 success, 1 check failed, "
+		       "2 usage,\n65 bad input, 69 service unavailable, 70 internal, "
+		       "75 temporary failure.\n", pl_prog);
+		if (fflush(stdout) != 0 || ferror(stdout))
+			exit(PL_EX_SOFTWARE);
+		exit(0);
+	case PL_OPT_VERSION:
+		printf("%s (plumb) %s\n", pl_prog, PLUMB_VERSION);
+		if (fflush(stdout) != 0)
+			exit(PL_EX_SOFTWARE);
+		exit(0);
+	case 'v':
+		pl_verbose = 1;
+		return 1;
+	case PL_OPT_QUIET:
+		pl_quiet = 1;
+		return 1;
+	case PL_OPT_KEEP_GOING:
+		keep_going = 1;
+		return 1;
+	case PL_OPT_REJECTS:
+		rejects_path = arg;
+		return 1;
+	case '?':
+		pl_usage_error(NULL);
+	}
+	return 0;
+}
+
+const char *pl_env(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : def;
+}
+
+long pl_parse_long(const char *opt, const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		pl_usage_error("%s: '%s' is not a whole number from %ld to %ld", opt, s, min, max);
+	return v;
+}
+
+long pl_env_long(const char *name, long def)
+{
+	const char *v = pl_env(name, NULL);
+	return v ? pl_parse_long(name, v, 0, 1L << 40) : def;
+}
+
+/* --- input -------------------------------------------------------------- */
+
+void pl_input_open(int nfiles, char **files)
+{
+	static char *dash[] = { "-" };
+
+	if (nfiles == 0) {
+		files = dash;
+		nfiles = 1;
+	}
+	in.files = files;
+	in.nfiles = nfiles;
+	in.idx = 0;
+	if (rejects_path) {
+		keep_going = 1;
+		rejects = fopen(rejects_path, "a");
+		if (!rejects)
+			pl_die(PL_EX_USAGE, "cannot open rejects file '%s':", rejects_path);
+	}
+}
+
+unsigned long pl_input_rejected(void)
+{
+	return in.bad;
+}
+
+static void vreject(const struct pl_rec *rec, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	in.bad++;
+	if (!keep_going)
+		pl_die(PL_EX_DATAERR, "%s:%lu: %s", rec->file, rec->lineno, msg);
+	pl_warn("%s:%lu: %s", rec->file, rec->lineno, msg);
+	if (rejects) {
+		fwrite(rec->line, 1, rec->len, rejects);
+		fputc('\n', rejects);
+		if (fflush(rejects) != 0)
+			pl_die(PL_EX_SOFTWARE, "cannot write rejects file '%s':", rejects_path);
+	}
+}
+
+void pl_input_reject(const struct pl_rec *rec, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreject(rec, fmt, ap);
+	va_end(ap);
+}
+
+static void reject_json(const struct pl_rec *rec, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreject(rec, fmt, ap);
+	va_end(ap);
+}
+
+int pl_input_next_line(struct pl_rec *rec)
+{
+	for (;;) {
+		if (pl_stop)
+			pl_exit_signal();
+		if (!in.open) {
+			if (in.idx >= in.nfiles)
+				return 0;
+			const char *f = in.files[in.idx++];
+			if (pl_lines_open(&in.cur, f) < 0)
+				pl_die(PL_EX_USAGE, "cannot open '%s':", f);
+			in.cur.before_block = flush_before_block;
+			in.cur.stop = &pl_stop;
+			in.open = 1;
+		}
+		int r = pl_lines_next(&in.cur, &rec->line, &rec->len);
+		if (r < 0) {
+			if (errno == EINTR && pl_stop)
+				pl_exit_signal();
+			pl_die(PL_EX_SOFTWARE, "%s: read error:", in.cur.name);
+		}
+		if (r == 0) {
+			pl_lines_close(&in.cur);
+			in.open = 0;
+			continue;
+		}
+		rec->file = in.cur.name;
+		rec->lineno = in.cur.lineno;
+		return 1;
+	}
+}
+
+static int blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t')
+			return 0;
+	return 1;
+}
+
+int pl_input_next(struct pl_rec *rec)
+{
+	struct pl_jerr e;
+
+	while (pl_input_next_line(rec)) {
+		if (blank(rec->line, rec->len))
+			continue;	/* blank lines are not records */
+		if (pl_json_scan_object(rec->line, rec->len, &rec->obj, &e) == 0)
+			return 1;
+		reject_json(rec, "invalid JSON: %s (column %zu)", e.msg, e.offset + 1);
+	}
+	return 0;
+}
+
+/* --- output ------------------------------------------------------------- */
+
+void pl_out_flush(void)
+{
+	size_t off = 0;
+
+	while (off < pl_out.n) {
+		ssize_t w = write(1, pl_out.p + off, pl_out.n - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			out_failed = 1;
+			pl_die(PL_EX_SOFTWARE, "write error on standard output:");
+		}
+		off += (size_t)w;
+	}
+	pl_out.n = 0;
+}
+
+void pl_out_end(void)
+{
+	pl_buf_addc(&pl_out, '\n');
+	if (out_linebuf || pl_out.n >= OUT_FLUSH_AT)
+		pl_out_flush();
+}
+
+void pl_finish(void)
+{
+	pl_out_flush();
+	pl_progress_done();
+	/* close, not just flush: some file systems report errors only here */
+	if (close(1) < 0 && errno != EBADF && errno != EINTR) {
+		out_failed = 1;
+		pl_die(PL_EX_SOFTWARE, "write error on standard output:");
+	}
+	if (rejects && fclose(rejects) != 0)
+		pl_die(PL_EX_SOFTWARE, "cannot write rejects file '%s':", rejects_path);
+	if (in.bad) {
+		pl_warn("%lu bad input line%s %s", in.bad, in.bad == 1 ? "" : "s",
+			rejects ? "written to the rejects file" : "skipped");
+		if (!rejects)
+			exit(PL_EX_DATAERR);
+	}
+	exit(0);
+}
+
+void pl_exit_signal(void)
+{
+	int sig = pl_stop;
+
+	pl_out_flush();
+	pl_progress_done();
+	if (rejects)
+		fflush(rejects);
+	signal(sig, SIG_DFL);
+	raise(sig);
+	_exit(PL_EX_SIGNAL + sig);
+}
+
+/* --- progress ----------------------------------------------------------- */
+
+static int progress_on = -1;
+static double progress_start, progress_last;
+static int progress_shown;
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void pl_progress(unsigned long long records, unsigned long long bytes, const char *what)
+{
+	if (progress_on < 0) {
+		progress_on = isatty(2) && !pl_quiet;
+		progress_start = progress_last = now();
+	}
+	if (!progress_on)
+		return;
+	double t = now();
+	if (t - progress_last < 0.25)
+		return;
+	progress_last = t;
+	double el = t - progress_start;
+	fprintf(stderr, "\r%s: %llu %s, %.1f MB, %.0f/s, %.0fs  ", pl_prog, records, what,
+		(double)bytes / 1e6, el > 0 ? (double)records / el : 0.0, el);
+	progress_shown = 1;
+}
+
+void pl_progress_done(void)
+{
+	if (progress_shown) {
+		fputs("\r\033[K", stderr);
+		progress_shown = 0;
+	}
+}
