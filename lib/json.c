@@ -118,14 +118,10 @@ static int scan_string(struct scan *s, int *esc)
 		case 3:
 			return fail(s, p, "control character in string");
 		case 4: {
-			size_t l = pl_utf8_valid_prefix((const char *)p,
-							(size_t)(end - p) < 4 ? (size_t)(end - p) : 4);
-			/* valid_prefix of a window stops at the first bad
-			 * sequence; one good sequence is all we need here */
-			size_t want = pl_utf8_seqlen(*p);
-			if (l < want || want == 1)
+			size_t l = pl_utf8_seq_valid(p, (size_t)(end - p));
+			if (!l)
 				return fail(s, p, "invalid UTF-8");
-			p += want;
+			p += l;
 			break;
 		}
 		}
