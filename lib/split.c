@@ -99,14 +99,16 @@ static void emit(struct run *r, size_t a, size_t b, int trim)
 /* The merge window, LangChain's mergeSplits made streaming: pieces are pushed
  * one at a time and only those that can still reach a chunk are kept, so
  * memory stays bounded by the chunk size whatever the document's length. */
-static void merge_push(struct run *r, size_t a, size_t b, size_t len)
+static void merge_push(struct run *r, size_t a, size_t b, size_t len, size_t core)
 {
 	struct pl_splitter *s = r->s;
 
-	if (s->total + len > s->size && s->n > s->head) {
+	/* core is len without trailing white space, which trimming would drop
+	 * were this piece to end a chunk (LangChain counts it: core == len) */
+	if (s->total + core > s->size && s->n > s->head) {
 		emit(r, s->win[s->head].start, s->win[s->n - 1].end, 1);
 		while (s->total > s->overlap ||
-		       (s->total + len > s->size && s->total > 0)) {
+		       (s->total + core > s->size && s->total > 0)) {
 			s->total -= s->win[s->head].len;
 			s->head++;
 		}
@@ -176,7 +178,7 @@ static void lc_split(struct run *r, size_t a, size_t b, int level)
 		}
 		size_t len = units(s, t + cur, end - cur);
 		if (len < s->size) {
-			merge_push(r, cur, end, len);
+			merge_push(r, cur, end, len, len);
 		} else {
 			merge_end(r);
 			if (next)
@@ -250,16 +252,19 @@ static void atomize(struct run *r, size_t a, size_t b, int level)
 		size_t end;
 		if (level == LV_CHAR) {
 			end = cur + pl_utf8_seqlen((unsigned char)t[cur]);
-			merge_push(r, cur, end, 1);
+			merge_push(r, cur, end, 1, t[cur] == ' ' || t[cur] == '\t' ? 0 : 1);
 			cur = end;
 			continue;
 		}
 		end = find_sep(t, cur, b, level);
 		if (!end)
 			end = b;
-		size_t len = units(s, t + cur, end - cur);
+		size_t len = units(s, t + cur, end - cur), ws = 0;
+		while (ws < end - cur && (t[end - 1 - ws] == ' ' || t[end - 1 - ws] == '\n' ||
+					  t[end - 1 - ws] == '\t' || t[end - 1 - ws] == '\r'))
+			ws++;
 		if (len <= s->size)
-			merge_push(r, cur, end, len);
+			merge_push(r, cur, end, len, len - (ws < len ? ws : len));
 		else
 			atomize(r, cur, end, level + 1);
 		cur = end;
@@ -352,7 +357,7 @@ static void md_section(struct run *r, size_t a, size_t b)
 		if (ce > cs) {
 			size_t len = units(s, r->t + cs, ce - cs);
 			if (len <= s->size)
-				merge_push(r, cs, ce, len);	/* a code block stays whole */
+				merge_push(r, cs, ce, len, len);	/* a code block stays whole */
 			else
 				atomize(r, cs, ce, LV_LINE);	/* too big alone: by lines */
 		}

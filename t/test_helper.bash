@@ -1,4 +1,6 @@
 # Loaded by every t/*.bats file. Each test runs in its own temp dir with a
+
+bats_require_minimum_version 1.5.0
 # fixed PATH (plumb's bin/ first), a temp HOME and LC_ALL=C.
 
 bats_load_library bats-support
