@@ -23,9 +23,12 @@ endif
 
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wvla -Wno-unused-parameter -Wno-sign-compare
-override CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) $(if $(filter 1,$(WERROR)),-Werror) \
+# Recursive (=), not override :=, so that pkg-config runs only when compiling,
+# after "make test" or "make demo" has installed what it needs; user CFLAGS
+# and LDFLAGS are still added last, never replaced.
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) $(if $(filter 1,$(WERROR)),-Werror) \
 	$(SANFLAGS) -Ilib -DPLUMB_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CFLAGS)
-override LDFLAGS := $(SANFLAGS) -Wl,--as-needed $(LDFLAGS)
+ALL_LDFLAGS = $(SANFLAGS) -Wl,--as-needed $(LDFLAGS)
 LDLIBS = $(PKG_LIBS) -lm
 
 LIB_SRC := $(wildcard lib/*.c)
@@ -41,31 +44,45 @@ MAN7 := $(wildcard docs/*.7)
 all: $(PROGS)
 
 $(O)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(O)/lib
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(LIB_A): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
 $(BIN)/%: tools/%.c $(LIB_A) $(wildcard lib/*.h) | $(BIN)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
 $(O)/t/%: t/unit/%.c t/unit/unit.h $(LIB_A) | $(O)/t
-	$(CC) $(CFLAGS) -It/unit $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -It/unit $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
 $(O)/lib $(O)/t $(BIN):
 	mkdir -p $@
 
 # The whole suite: C unit tests, then one bats file per program. Ends with
-# "N passed, M failed". TESTS=t/0100-chunk.bats runs a subset.
-test: $(PROGS) $(UNITS)
+# "N passed, M failed". TESTS=t/0200-chunk.bats runs a subset. Like demo, it
+# first installs missing Debian packages (quick when all are there), so both
+# work on a fresh machine.
+test:
+	@$(MAKE) -s deps
+	@$(MAKE) --no-print-directory check
+
+check: $(PROGS) $(UNITS)
 	@PLUMB_BIN=$(abspath $(BIN)) PLUMB_UNITS="$(abspath $(UNITS))" t/run $(TESTS)
 
-demo: $(PROGS)
+demo:
+	@$(MAKE) -s deps
+	@$(MAKE) --no-print-directory $(PROGS)
 	@PATH=$(abspath $(BIN)):$$PATH sh contrib/demo.sh
 
-bench: $(PROGS)
-	@PLUMB_BIN=$(abspath $(BIN)) t/bench/run
+bench:
+	@$(MAKE) -s deps
+	@$(MAKE) --no-print-directory $(PROGS) $(O)/bench/jsonscan
+	@PLUMB_BIN=$(abspath $(BIN)) BENCH_BUILD=$(abspath $(O)/bench) t/bench/run
+
+$(O)/bench/jsonscan: t/bench/jsonscan.c $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
 deps:
 	@sh contrib/deps.sh
@@ -75,7 +92,8 @@ fuzz:
 	mkdir -p build/fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ilib \
 		-o build/fuzz/jsonl t/fuzz/jsonl.c lib/json.c lib/lines.c lib/buf.c lib/utf8.c
-	build/fuzz/jsonl -max_total_time=$${FUZZ_SECONDS:-60} t/fuzz/corpus
+	mkdir -p build/fuzz/corpus
+	build/fuzz/jsonl -max_total_time=$${FUZZ_SECONDS:-60} build/fuzz/corpus t/fuzz/corpus
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
@@ -90,5 +108,5 @@ uninstall:
 clean:
 	rm -rf build bin
 
-.PHONY: all test demo bench deps fuzz install uninstall clean
+.PHONY: all test check demo bench deps fuzz install uninstall clean
 .SECONDARY:
