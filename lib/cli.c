@@ -24,6 +24,7 @@ static int out_linebuf, out_failed;
 static int keep_going;
 static const char *rejects_path;
 static FILE *rejects;
+static void (*before_fatal)(void);
 
 static struct {
 	char **files;
@@ -240,6 +241,11 @@ static void vreject(const struct pl_rec *rec, const char *fmt, va_list ap)
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	in.bad++;
+	if (!keep_going && before_fatal) {
+		void (*fn)(void) = before_fatal;
+		before_fatal = NULL;	/* once, even if fn itself finds bad input */
+		fn();
+	}
 	if (!keep_going)
 		pl_die(PL_EX_DATAERR, "%s:%lu: %s", rec->file, rec->lineno, msg);
 	pl_warn("%s:%lu: %s", rec->file, rec->lineno, msg);
@@ -267,36 +273,38 @@ static void reject_json(const struct pl_rec *rec, const char *fmt, ...)
 	va_end(ap);
 }
 
-int pl_input_next_line(struct pl_rec *rec)
+void pl_input_before_fatal(void (*fn)(void))
 {
-	for (;;) {
-		if (pl_stop)
-			pl_exit_signal();
-		if (!in.open) {
-			if (in.idx >= in.nfiles)
-				return 0;
-			const char *f = in.files[in.idx++];
-			if (pl_lines_open(&in.cur, f) < 0)
-				pl_die(PL_EX_USAGE, "cannot open '%s':", f);
-			in.cur.before_block = flush_before_block;
-			in.cur.stop = &pl_stop;
-			in.open = 1;
-		}
-		int r = pl_lines_next(&in.cur, &rec->line, &rec->len);
-		if (r < 0) {
-			if (errno == EINTR && pl_stop)
-				pl_exit_signal();
-			pl_die(PL_EX_SOFTWARE, "%s: read error:", in.cur.name);
-		}
-		if (r == 0) {
-			pl_lines_close(&in.cur);
-			in.open = 0;
-			continue;
-		}
-		rec->file = in.cur.name;
-		rec->lineno = in.cur.lineno;
-		return 1;
+	before_fatal = fn;
+}
+
+int pl_keep_going(void)
+{
+	return keep_going || rejects_path;
+}
+
+void pl_input_attach(struct pl_lines *l)
+{
+	l->before_block = flush_before_block;
+	l->stop = &pl_stop;
+}
+
+/* The next line of l: 1, or 0 at its end or on a signal. */
+static int next_line_from(struct pl_lines *l, struct pl_rec *rec)
+{
+	if (pl_stop)
+		return 0;
+	int r = pl_lines_next(l, &rec->line, &rec->len);
+	if (r < 0) {
+		if (errno == EINTR && pl_stop)
+			return 0;
+		pl_die(PL_EX_SOFTWARE, "%s: read error:", l->name);
 	}
+	if (r == 0)
+		return 0;
+	rec->file = l->name;
+	rec->lineno = l->lineno;
+	return 1;
 }
 
 static int blank(const char *s, size_t n)
@@ -307,11 +315,11 @@ static int blank(const char *s, size_t n)
 	return 1;
 }
 
-int pl_input_next(struct pl_rec *rec)
+int pl_input_next_from(struct pl_lines *l, struct pl_rec *rec)
 {
 	struct pl_jerr e;
 
-	while (pl_input_next_line(rec)) {
+	while (next_line_from(l, rec)) {
 		if (blank(rec->line, rec->len))
 			continue;	/* blank lines are not records */
 		if (pl_json_scan_object(rec->line, rec->len, &rec->obj, &e) == 0)
@@ -319,6 +327,39 @@ int pl_input_next(struct pl_rec *rec)
 		reject_json(rec, "invalid JSON: %s (column %zu)", e.msg, e.offset + 1);
 	}
 	return 0;
+}
+
+/* Across the input files: fn on the current reader, opening the next at the
+ * end of each, and dying of a signal that arrived. */
+static int next_across(struct pl_rec *rec, int (*fn)(struct pl_lines *, struct pl_rec *))
+{
+	for (;;) {
+		if (!in.open) {
+			if (in.idx >= in.nfiles)
+				return 0;
+			const char *f = in.files[in.idx++];
+			if (pl_lines_open(&in.cur, f) < 0)
+				pl_die(PL_EX_USAGE, "cannot open '%s':", f);
+			pl_input_attach(&in.cur);
+			in.open = 1;
+		}
+		if (fn(&in.cur, rec))
+			return 1;
+		if (pl_stop)
+			pl_exit_signal();
+		pl_lines_close(&in.cur);
+		in.open = 0;
+	}
+}
+
+int pl_input_next_line(struct pl_rec *rec)
+{
+	return next_across(rec, next_line_from);
+}
+
+int pl_input_next(struct pl_rec *rec)
+{
+	return next_across(rec, pl_input_next_from);
 }
 
 /* --- output ------------------------------------------------------------- */

@@ -67,6 +67,17 @@ int pl_input_next(struct pl_rec *rec);
 /* A record the program cannot use: same policy as malformed JSON. */
 void pl_input_reject(const struct pl_rec *rec, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The same, from one reader the program opened itself (pl_input_attach sets
+ * it up to flush output before blocking and to stop on a signal). Returns 0
+ * at the end of that reader, and also when SIGINT or SIGTERM arrived (pl_stop
+ * set), so the program can finish its work before pl_exit_signal(). */
+void pl_input_attach(struct pl_lines *l);
+int pl_input_next_from(struct pl_lines *l, struct pl_rec *rec);
+/* fn runs before a program stops for bad input (exit 65): --commit uses it
+ * to record the good records it read before the bad one. */
+void pl_input_before_fatal(void (*fn)(void));
+/* Whether bad input is skipped (--keep-going, --rejects or their variables). */
+int pl_keep_going(void);
 /* Plain lines, without JSON parsing, under the same input rules. */
 int pl_input_next_line(struct pl_rec *rec);
 unsigned long pl_input_rejected(void);

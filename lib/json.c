@@ -361,6 +361,11 @@ static int key_equals(const struct pl_jmember *m, const char *key, size_t klen)
 	return eq;
 }
 
+int pl_jmember_key_is(const struct pl_jmember *m, const char *key)
+{
+	return key_equals(m, key, strlen(key));
+}
+
 const struct pl_jmember *pl_jobj_get(const struct pl_jobj *o, const char *key)
 {
 	size_t klen = strlen(key);

@@ -48,6 +48,9 @@ int pl_json_validate(const char *s, size_t n, enum pl_jtype *type, struct pl_jer
 
 void pl_jobj_free(struct pl_jobj *o);
 
+/* Whether m's key is key (escaped keys compared decoded). */
+int pl_jmember_key_is(const struct pl_jmember *m, const char *key);
+
 /* The last member named key, or NULL. */
 const struct pl_jmember *pl_jobj_get(const struct pl_jobj *o, const char *key);
 

@@ -243,7 +243,10 @@ PY
 	pid=$!
 	for _ in $(seq 50); do [ -s out.jsonl ] && break; sleep 0.1; done
 	kill -TERM $pid
-	run -143 wait $pid
+	# wait in this shell: run's subshell is not chunk's parent
+	rc=0
+	wait $pid || rc=$?
+	assert_equal "$rc" 143
 	assert_equal "$(lines out.jsonl)" 2
 	assert_equal "$(tail -c 1 out.jsonl | od -An -c | tr -d ' ')" '\n'
 	kill %1 2>/dev/null || true

@@ -50,7 +50,7 @@ static struct pl_buf filebuf, fixbuf, strbuf;
 static int is_consumed(const struct pl_jmember *m)
 {
 	for (int i = 0; consumed[i]; i++)
-		if (m->keylen == strlen(consumed[i]) && !memcmp(m->key, consumed[i], m->keylen))
+		if (pl_jmember_key_is(m, consumed[i]))
 			return 1;
 	return 0;
 }
@@ -90,7 +90,7 @@ static void put_meta_headings(const struct doc *d)
 	if (d->meta && pl_json_scan_object(d->meta->val, d->meta->vallen, &inner, &e) == 0) {
 		for (size_t i = 0; i < inner.n; i++) {
 			const struct pl_jmember *m = &inner.m[i];
-			if (m->keylen == 8 && !memcmp(m->key, "headings", 8))
+			if (pl_jmember_key_is(m, "headings"))
 				continue;
 			pl_buf_addc(&pl_out, ',');
 			pl_json_put_member(&pl_out, m);
