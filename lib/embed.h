@@ -1,0 +1,60 @@
+/* Embedding backends shared by embed and search.
+ *
+ * pl_embed_hash is pure: text in, an L2-normalized vector of dim floats out,
+ * identical on every machine. struct pl_embedder wraps a backend chosen by
+ * options; pl_embedder_new allocates it and pl_embedder_free releases it.
+ * Output vectors go into arrays the caller owns. Nothing here prints or exits:
+ * errors come back in a caller's char err[PL_EMBED_ERRLEN]. */
+#ifndef PL_EMBED_H
+#define PL_EMBED_H
+
+#include <stddef.h>
+
+#define PL_EMBED_ERRLEN 512
+#define PL_EMBED_HASH_MODEL "plumb-hash-v1"
+#define PL_EMBED_DEFAULT_DIM 384
+
+enum pl_embed_backend { PL_EMBED_HASH, PL_EMBED_HTTP, PL_EMBED_BERT };
+
+struct pl_embed_opts {
+	enum pl_embed_backend backend;
+	int dim;			/* hash: vector size; http: "dimensions" if > 0 */
+	const char *model;		/* http: the model name sent to the server */
+	const char *base_url;		/* http: e.g. https://api.openai.com/v1 */
+	const char *api_key;		/* http: bearer token, or NULL */
+	int batch;			/* http: inputs per request */
+	size_t batch_tokens;		/* http: estimated tokens per request */
+	int parallel;			/* http: requests in flight */
+	int truncate;			/* http: cut inputs the server finds too long */
+	size_t max_input_tokens;	/* http: with truncate, the cut (estimated tokens) */
+	long timeout_ms, connect_timeout_ms;
+	int max_tries;
+	int insecure;			/* http: skip TLS verification */
+};
+
+void pl_embed_opts_default(struct pl_embed_opts *o);
+
+/* The hash backend: word unigrams, word bigrams and character trigrams of the
+ * lower-cased text, signed feature hashing into dim buckets, 1 + log(tf)
+ * weights, L2 normalization. An empty text gives the zero vector. */
+void pl_embed_hash(const char *text, size_t n, int dim, float *out);
+
+struct pl_embedder;
+
+/* Returns NULL with err filled when the options are unusable. */
+struct pl_embedder *pl_embedder_new(const struct pl_embed_opts *o, char *err);
+void pl_embedder_free(struct pl_embedder *e);
+
+/* The model name written in records ("plumb-hash-v1", or the http model). */
+const char *pl_embedder_model(const struct pl_embedder *e);
+/* The vector size; for http known only after the first reply (0 before). */
+int pl_embedder_dim(const struct pl_embedder *e);
+
+/* Embed n texts synchronously into out (n * dim floats, dim as returned in
+ * *dim). Returns 0, or a PL_EX_* exit status with err filled: 69 or 75 when
+ * the service failed after retries, 65 when it rejected an input (err names
+ * which), 2 for a configuration problem the server reported (401, 404). */
+int pl_embed_batch(struct pl_embedder *e, const char *const *texts, const size_t *lens,
+		   size_t n, float **out, int *dim, char *err);
+
+#endif
