@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "buf.h"
+
 #define PL_EMBED_ERRLEN 512
 #define PL_EMBED_HASH_MODEL "plumb-hash-v1"
 #define PL_EMBED_DEFAULT_DIM 384
@@ -56,5 +58,24 @@ int pl_embedder_dim(const struct pl_embedder *e);
  * which), 2 for a configuration problem the server reported (401, 404). */
 int pl_embed_batch(struct pl_embedder *e, const char *const *texts, const size_t *lens,
 		   size_t n, float **out, int *dim, char *err);
+
+/* --- the http backend's parts, for a caller that drives lib/http itself -- */
+
+/* The JSON body of POST {base}/embeddings for n texts into out (reset). */
+void pl_embed_http_body(const struct pl_embed_opts *o, const char *const *texts,
+			const size_t *lens, size_t n, struct pl_buf *out);
+
+/* The URL of the embeddings endpoint for base_url, into out (size outlen). */
+void pl_embed_http_url(const char *base_url, char *out, size_t outlen);
+
+/* NULL-terminated request headers (content type, and the bearer token when
+ * there is a key), valid while o is; hdr holds their storage. */
+const char *const *pl_embed_http_headers(const struct pl_embed_opts *o, char hdr[2][600]);
+
+/* Parse a 200 reply for n inputs: vectors in input order into *out
+ * (reallocated to n * dim floats), their size in *dim (which must equal a
+ * non-zero *dim given). Returns 0, or -1 with err filled. */
+int pl_embed_http_parse(const char *body, size_t len, size_t n, float **out, int *dim,
+			char *err);
 
 #endif

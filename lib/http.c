@@ -336,15 +336,18 @@ static void step(struct pl_http *h)
 	}
 	curl_multi_perform(h->m, &running);
 	CURLMsg *msg;
-	int left;
+	int left, progress = 0;
 	while ((msg = curl_multi_info_read(h->m, &left))) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		struct req *r;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 		finish(h, r, msg->data.result);
+		progress = 1;
 	}
-	if (h->pending == 0)
+	/* a finished request frees a slot: return so the caller fills it now,
+	 * rather than after waiting for the next reply */
+	if (h->pending == 0 || progress)
 		return;
 	int wait_ms = 1000;
 	if (next) {
@@ -394,6 +397,12 @@ void pl_http_submit(struct pl_http *h, const char *method, const char *url,
 			pl_xmalloc(SIZE_MAX);
 		r->hdrs = l;
 	}
+	/* no "Expect: 100-continue": it costs a round trip per POST, waiting
+	 * for an interim reply that some servers never send */
+	struct curl_slist *l = curl_slist_append(r->hdrs, "Expect:");
+	if (!l)
+		pl_xmalloc(SIZE_MAX);
+	r->hdrs = l;
 	r->cb = cb;
 	r->ud = ud;
 	h->pending++;

@@ -1,6 +1,7 @@
 #include "json.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -543,4 +544,73 @@ void pl_json_put_member(struct pl_buf *b, const struct pl_jmember *m)
 	b->p[b->n++] = ':';
 	memcpy(b->p + b->n, m->val, m->vallen);
 	b->n += m->vallen;
+}
+
+/* Fixed-point printing instead of printf("%.8g"): writing 384 floats per
+ * record through printf made embed spend most of its time formatting. */
+static const double pow10tab[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
+				   1e10, 1e11, 1e12, 1e13 };
+
+static void put_float(struct pl_buf *b, float f)
+{
+	double x = f, ax = fabs(x);
+	char tmp[40];
+	int n = 0;
+
+	if (!isfinite(x) || ax == 0) {
+		pl_buf_addc(b, '0');
+		return;
+	}
+	if (ax < 1e-5 || ax >= 1e7) {
+		n = snprintf(tmp, sizeof tmp, "%.8g", x);
+		pl_buf_add(b, tmp, (size_t)n);
+		return;
+	}
+	int e = 0;	/* floor(log10(ax)), for ax in [1e-5, 1e7) */
+	while (e < 7 && ax >= pow10tab[e + 1])
+		e++;
+	if (ax < 1) {
+		e = -1;
+		while (e > -5 && ax < 1.0 / pow10tab[-e])
+			e--;
+	}
+	int dec = 7 - e;	/* digits after the point for 8 significant ones */
+	uint64_t m = (uint64_t)llround(ax * pow10tab[dec]);
+	uint64_t scale = (uint64_t)pow10tab[dec];
+	uint64_t ip = m / scale, fp = m % scale;
+	if (x < 0)
+		tmp[n++] = '-';
+	char digits[24];
+	int k = 0;
+	do {
+		digits[k++] = (char)('0' + ip % 10);
+		ip /= 10;
+	} while (ip);
+	while (k)
+		tmp[n++] = digits[--k];
+	if (fp) {
+		while (fp % 10 == 0) {
+			fp /= 10;
+			dec--;
+		}
+		tmp[n++] = '.';
+		for (int i = dec - 1; i >= 0; i--) {
+			tmp[n + i] = (char)('0' + fp % 10);
+			fp /= 10;
+		}
+		n += dec;
+	}
+	pl_buf_add(b, tmp, (size_t)n);
+}
+
+void pl_json_put_floats(struct pl_buf *b, const float *v, size_t n)
+{
+	pl_buf_reserve(b, n * 12 + 2);
+	pl_buf_addc(b, '[');
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			pl_buf_addc(b, ',');
+		put_float(b, v[i]);
+	}
+	pl_buf_addc(b, ']');
 }

@@ -84,6 +84,11 @@ static inline void pl_json_put_key(struct pl_buf *b, const char *key)
 	pl_buf_add(b, "\":", 2);
 }
 
+/* Append [v0,v1,…] with 8 significant digits per value (exact for the
+ * vectors plumb stores, whose float32 values need at most 9), the same text on
+ * every machine. Non-finite values are written as 0. */
+void pl_json_put_floats(struct pl_buf *b, const float *v, size_t n);
+
 /* Append a member's raw "key":value exactly as it appeared. */
 void pl_json_put_member(struct pl_buf *b, const struct pl_jmember *m);
 

@@ -1,4 +1,5 @@
 /* Unit tests for lib/json.c: the lazy scanner, string decoding and encoding. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "json.h"
@@ -114,6 +115,23 @@ int main(void)
 	m = pl_jobj_get(&o, "s");
 	CHECK(m && pl_jmember_str(m, &dec, &s, &n, 0, &e) == 0 && n == raw.n && !memcmp(s, raw.p, n),
 	      "and decodes to the same bytes");
+
+	/* floats: 8 significant digits, and they read back to the same float32 */
+	float fv[] = { 0.0f, 1.0f, -0.5f, 0.123456789f, -0.0001234f, 123456.7f, 3e-7f, 2.5e9f, 0.1f };
+	b.n = 0;
+	pl_json_put_floats(&b, fv, sizeof fv / sizeof fv[0]);
+	CHECK_STR(pl_buf_cstr(&b), "[0,1,-0.5,0.12345679,-0.00012339999,123456.7,3.0000001e-07,2.5e+09,0.1]",
+		  "writes floats with 8 significant digits");
+	int roundtrip = 1;
+	for (int i = 0; i < 100000; i++) {
+		float x = (float)(i - 50000) / 37171.0f, y;
+		b.n = 0;
+		pl_json_put_floats(&b, &x, 1);
+		sscanf(pl_buf_cstr(&b) + 1, "%f", &y);
+		if (fabsf(x - y) > fabsf(x) * 1e-7f)
+			roundtrip = 0;
+	}
+	CHECK(roundtrip, "written floats read back within 1e-7 relative");
 
 	enum pl_jtype t;
 	CHECK(pl_json_validate(" 12 ", 4, &t, &e) == 0 && t == PL_JNUM, "validates a bare number");
