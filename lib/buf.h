@@ -36,6 +36,8 @@ static inline void pl_buf_reserve(struct pl_buf *b, size_t extra)
 
 static inline void pl_buf_add(struct pl_buf *b, const void *s, size_t n)
 {
+	if (!n)
+		return;	/* s may be NULL then, which memcpy does not allow */
 	pl_buf_reserve(b, n);
 	memcpy(b->p + b->n, s, n);
 	b->n += n;

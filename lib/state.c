@@ -238,6 +238,42 @@ void pl_state_apply(struct pl_state *st, const struct pl_state *acks,
 	}
 }
 
+int pl_pending_resolved(const struct pl_state *pending, const struct pl_state_ent *p,
+			const struct pl_state *acks, const struct pl_state *st)
+{
+	const char *id = pl_state_id(pending, p);
+	const struct pl_state_ent *a = pl_state_get(acks, id, p->len);
+	const struct pl_state_ent *e = pl_state_get(st, id, p->len);
+
+	if (a && (a->flags & PL_ENT_DELETED))
+		return 1;
+	return e && memcmp(e->sha, p->sha, 32) == 0;
+}
+
+/* Remove from pending what a commit resolved; returns how many. */
+static size_t prune_pending(struct pl_state *pending, const struct pl_state *acks,
+			    const struct pl_state *st)
+{
+	struct pl_state keep;
+	size_t dropped = 0;
+
+	pl_state_init(&keep);
+	for (size_t i = 0; i < pending->n; i++) {
+		const struct pl_state_ent *p = &pending->ent[i];
+		if (pl_pending_resolved(pending, p, acks, st)) {
+			dropped++;
+			continue;
+		}
+		struct pl_state_ent *k = pl_state_put(&keep, pl_state_id(pending, p), p->len, NULL);
+		memcpy(k->sha, p->sha, 32);
+		if (p->flags & PL_ENT_STAT)
+			copy_stat(k, p);
+	}
+	pl_state_free(pending);
+	*pending = keep;
+	return dropped;
+}
+
 /* --- entries as text ------------------------------------------------------- */
 
 void pl_state_ent_encode(const struct pl_state_ent *e, struct pl_buf *out)
@@ -942,6 +978,17 @@ static int pipe_hset(struct pipe *p, const char *key, const struct pl_state *st,
 	return status;
 }
 
+int pl_store_load_pending(struct pl_store *s, struct pl_state *pending, char *err)
+{
+	int status;
+
+	if (!s->redis)
+		return pl_state_read_file(pending, s->pending, "pending", err);
+	if ((status = redis_connect(s, err)) || (status = redis_check_version(s, err)))
+		return status;
+	return redis_read_hash(s, s->k_pending, pending, err);
+}
+
 int pl_store_put_pending(struct pl_store *s, const struct pl_state *pending, char *err)
 {
 	struct pl_state_ent **v;
@@ -1018,6 +1065,11 @@ static int file_commit(struct pl_store *s, const struct pl_state *acks,
 	    !(status = pl_state_read_file(&pending, s->pending, "pending", err))) {
 		pl_state_apply(&st, acks, &pending, cs);
 		status = pl_state_write_file(&st, s->path, s->tmp, "state", err);
+		/* state first: a crash between the two leaves a pending entry
+		 * that the next run finds resolved, never the reverse */
+		if (!status && prune_pending(&pending, acks, &st))
+			status = pl_state_write_file(&pending, s->pending, s->pending_tmp, "pending",
+						     err);
 	}
 	close(lockfd);
 	pl_state_free(&st);
@@ -1160,6 +1212,23 @@ static int redis_commit(struct pl_store *s, const struct pl_state *acks,
 				v[k++] = v[i];
 		if (!status)
 			status = pipe_hset(&p, s->k_docs, &cur, v, k, err);
+		/* and the pending entries this commit resolves */
+		for (size_t i = 0; i < pending.n && !status;) {
+			size_t k2 = 0;
+			for (; i < pending.n && k2 < BATCH; i++) {
+				const struct pl_state_ent *pe = &pending.ent[i];
+				if (!pl_pending_resolved(&pending, pe, acks, &cur))
+					continue;
+				if (!k2) {
+					arg_adds(&p, "HDEL");
+					arg_adds(&p, s->k_pending);
+				}
+				arg_add(&p, pl_state_id(&pending, pe), pe->len);
+				k2++;
+			}
+			if (k2)
+				status = pipe_send(&p, err);
+		}
 		if (!status) {
 			arg_adds(&p, "SET");
 			arg_adds(&p, s->k_version);

@@ -93,6 +93,13 @@ struct pl_commit_stats {
 void pl_state_apply(struct pl_state *st, const struct pl_state *acks,
 		    const struct pl_state *pending, struct pl_commit_stats *cs);
 
+/* Whether pending entry p no longer needs remembering after a commit of acks
+ * gave state st: its document was deleted, or st holds the sha p saw. Until
+ * then discover-diff treats p's document as possibly stored in that version,
+ * which is what makes a crash between storing and committing safe. */
+int pl_pending_resolved(const struct pl_state *pending, const struct pl_state_ent *p,
+			const struct pl_state *acks, const struct pl_state *st);
+
 /* --- the file format -------------------------------------------------------
  * JSON Lines: a header {"format":"plumb-state","version":1,"kind":KIND,
  * "count":N}, then N records sorted by id:
@@ -126,10 +133,13 @@ int pl_store_open(struct pl_store **out, const char *spec, const char *prefix, i
 		  char *err);
 /* The committed state, into st (empty). */
 int pl_store_load(struct pl_store *s, struct pl_state *st, char *err);
+/* The pending record of the last run, into pending (empty). */
+int pl_store_load_pending(struct pl_store *s, struct pl_state *pending, char *err);
 /* Replace the pending record with pending. */
 int pl_store_put_pending(struct pl_store *s, const struct pl_state *pending, char *err);
 /* Apply acks (see pl_state_apply) to the stored state, without losing the
- * updates of a concurrent commit. */
+ * updates of a concurrent commit, and drop from the pending record what the
+ * commit resolved (see pl_pending_resolved). */
 int pl_store_commit(struct pl_store *s, const struct pl_state *acks, struct pl_commit_stats *cs,
 		    char *err);
 /* How the store is named in messages (any password hidden). */

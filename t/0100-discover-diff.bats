@@ -245,7 +245,10 @@ nobody_dir() {
 	assert_equal "$(lines <(echo "$output"))" 4
 	PLUMB_STATE=envst PLUMB_INCLUDE='*.txt' run -0 discover-diff --quiet --state other docs
 	assert_output --partial '"id":"top.txt"'
-	assert_equal "$(lines <(echo "$output"))" 1
+	# the run before wrote the other three out (uncommitted, so perhaps
+	# stored): now outside the source, they are deleted
+	assert_equal "$(grep -c '"op":"upsert"' <<< "$output")" 1
+	assert_equal "$(grep -c '"op":"delete"' <<< "$output")" 3
 }
 
 @test "the state directory is created; --state naming a directory is a usage error" {
@@ -736,4 +739,34 @@ nobody_dir() {
 	run -0 --separate-stderr bash -e -o pipefail examples.sh
 	assert_line --partial '{"id":"old.md","op":"delete"}'
 	assert_line --partial '"id":"faq/1","op":"upsert","text":"How?"'
+}
+
+@test "a document written out but never committed, then removed, is still deleted" {
+	mkdir docs && echo one > docs/a.md && echo two > docs/b.md
+	# a run whose acks never reach --commit (the store may hold both)
+	run -0 discover-diff --quiet --state st docs
+	assert_equal "$(grep -c '"op":"upsert"' <<< "$output")" 2
+	rm docs/b.md
+	run -0 discover-diff --quiet --state st docs
+	assert_output --partial '{"id":"b.md","op":"delete"}'
+	# until the delete is acknowledged, it is asked for again
+	run -0 discover-diff --quiet --state st docs
+	assert_output --partial '{"id":"b.md","op":"delete"}'
+	printf '%s\n' '{"op":"deleted","doc_id":"b.md"}' | discover-diff --quiet --state st --commit
+	run -0 discover-diff --quiet --state st docs
+	refute_output --partial 'b.md'
+}
+
+@test "a version stored but never committed is written again when the content goes back" {
+	mkdir docs && echo one > docs/a.md
+	discover-diff --quiet --state st docs | acks_for | discover-diff --quiet --state st --commit
+	echo changed > docs/a.md
+	run -0 discover-diff --quiet --state st docs	# stored, never committed
+	echo one > docs/a.md
+	touch -d '-1 hour' docs/a.md
+	run -0 discover-diff --quiet --state st docs
+	assert_output --partial '{"id":"a.md","op":"upsert"'
+	acks_for <<< "$output" | discover-diff --quiet --state st --commit
+	run -0 discover-diff --quiet --state st docs
+	assert_output ""
 }

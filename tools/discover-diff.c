@@ -81,6 +81,9 @@ static struct origin {
 } *origins;
 static size_t norigins, origcap;
 static struct pl_state pending;	/* observations for the commit: id -> sha at a stat */
+/* The last run's pending record: documents it wrote out whose acks may never
+ * have been committed, so the store may hold them unknown to the state. */
+static struct pl_state prev;
 static char **held;		/* prefixes of unreadable directories: no deletes under them */
 static size_t nheld;
 static int hold_all;		/* a bad manifest line: any id might be missing */
@@ -266,7 +269,12 @@ static int classify(const char *id, size_t len, const unsigned char sha[32])
 
 	if (!e)
 		return DOC_NEW;
-	return memcmp(e->sha, sha, 32) == 0 ? DOC_UNCHANGED : DOC_CHANGED;
+	if (memcmp(e->sha, sha, 32) != 0)
+		return DOC_CHANGED;
+	/* as committed, but an uncommitted run may have stored another version
+	 * since: write it out again, so the store is brought back */
+	const struct pl_state_ent *p = pl_state_get(&prev, id, len);
+	return p && memcmp(p->sha, sha, 32) != 0 ? DOC_CHANGED : DOC_UNCHANGED;
 }
 
 /* Observe the file at path for document id: trust the state's sha when size,
@@ -350,7 +358,7 @@ static int observe_file(const char *path, const struct stat *pre, const char *id
  * and for an unchanged one when its stat differs from the state's. */
 static void note_pending(const char *id, size_t len, const struct obs *o, int emitted)
 {
-	if (!store || !(o->ent.flags & PL_ENT_STAT))
+	if (!store || (!emitted && !(o->ent.flags & PL_ENT_STAT)))
 		return;
 	if (!emitted) {
 		const struct pl_state_ent *e = pl_state_get(&state, id, len);
@@ -359,10 +367,16 @@ static void note_pending(const char *id, size_t len, const struct obs *o, int em
 	}
 	struct pl_state_ent *p = pl_state_put(&pending, id, len, NULL);
 	memcpy(p->sha, o->ent.sha, 32);
-	p->size = o->ent.size;
-	p->mtime_ns = o->ent.mtime_ns;
-	p->ino = o->ent.ino;
-	p->flags |= PL_ENT_STAT;
+	if (o->ent.flags & PL_ENT_STAT) {
+		p->size = o->ent.size;
+		p->mtime_ns = o->ent.mtime_ns;
+		p->ino = o->ent.ino;
+		p->flags |= PL_ENT_STAT;
+	} else {
+		/* written out without a stat (inline text): remembered all the
+		 * same, in case its ack never comes */
+		p->flags &= ~PL_ENT_STAT;
+	}
 }
 
 static int count(int kind)
@@ -800,6 +814,30 @@ static void write_deletes(void)
 		pl_out_end();
 		n_deleted++;
 	}
+	/* Documents a crashed run wrote out but never committed: if they are
+	 * gone now, the store may still hold them, so they are deleted too; and
+	 * whatever is still unresolved is remembered for the next run. */
+	for (size_t i = 0; i < prev.n; i++) {
+		const struct pl_state_ent *p = &prev.ent[i];
+		const char *id = pl_state_id(&prev, p);
+		const struct pl_state_ent *e = pl_state_get(&state, id, p->len);
+		const struct pl_state_ent *f = found(id, p->len);
+		if ((f && f->aux) || (e && memcmp(e->sha, p->sha, 32) == 0))
+			continue;	/* seen this run, or resolved by a commit */
+		struct pl_state_ent *k = pl_state_put(&pending, id, p->len, NULL);
+		memcpy(k->sha, p->sha, 32);
+		if (e)
+			continue;	/* in the state: deleted above if it is gone */
+		if (hold_all || is_held(id)) {
+			withheld++;
+			continue;
+		}
+		pl_buf_adds(&pl_out, "{\"id\":");
+		pl_json_put_str(&pl_out, id, p->len);
+		pl_buf_adds(&pl_out, ",\"op\":\"delete\"}");
+		pl_out_end();
+		n_deleted++;
+	}
 	if (withheld)
 		pl_warn("%lu document%s not found, but not reported deleted: %s", withheld,
 			withheld == 1 ? "" : "s",
@@ -812,7 +850,8 @@ static void run_diff(void)
 	char err[PL_STATE_ERRLEN];
 	int status;
 
-	if (store && (status = pl_store_load(store, &state, err)))
+	if (store && ((status = pl_store_load(store, &state, err)) ||
+		      (status = pl_store_load_pending(store, &prev, err))))
 		store_die(status, err);
 	for (int i = 0; i < nsrcs; i++) {
 		if (srcs[i].is_dir)
@@ -1014,6 +1053,7 @@ int main(int argc, char **argv)
 	pl_state_init(&state);
 	pl_state_init(&fresh);
 	pl_state_init(&pending);
+	pl_state_init(&prev);
 	pl_state_init(&acks);
 	if (opt.commit)
 		run_commit(argc, argv);
