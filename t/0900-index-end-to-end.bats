@@ -1,0 +1,160 @@
+#!/usr/bin/env bats
+# The RAG indexing pipeline end to end, as a user runs it:
+#   discover-diff DIR --state S | chunk | embed | upsert-local IDX | discover-diff --state S --commit
+# Incremental runs keep the store equal to the current documents; unchanged
+# documents are not embedded again; kill -9 anywhere, then a re-run, gives the
+# store of a clean run; search canaries pass and fail.
+
+load test_helper
+
+setup_file() {
+	OPENAI_DIR=$(mktemp -d "$BATS_FILE_TMPDIR/openai.XXXXXX")
+	python3 "$BATS_TEST_DIRNAME/openai-server.py" --port-file "$OPENAI_DIR/port" > "$OPENAI_DIR/log" 2>&1 3>&- &
+	echo $! > "$OPENAI_DIR/pid"
+	QDIR=$(mktemp -d "$BATS_FILE_TMPDIR/qdrant.XXXXXX")
+	python3 "$BATS_TEST_DIRNAME/qdrant-server.py" --port-file "$QDIR/port" > "$QDIR/log" 2>&1 3>&- &
+	echo $! > "$QDIR/pid"
+	for _ in $(seq 200); do [ -s "$OPENAI_DIR/port" ] && [ -s "$QDIR/port" ] && break; sleep 0.05; done
+	export OPENAI_PORT=$(cat "$OPENAI_DIR/port") OPENAI_DIR QDIR QSRV="http://127.0.0.1:$(cat "$QDIR/port")"
+}
+
+teardown_file() {
+	kill "$(cat "$OPENAI_DIR/pid")" "$(cat "$QDIR/pid")" 2>/dev/null || true
+}
+
+CHUNK="chunk --strategy markdown -s 300 -o 30"
+
+index_local() {	# the pipeline, with the embedder given in $EMBED
+	set -o pipefail
+	discover-diff --quiet --state state.jsonl docs | $CHUNK | ${EMBED:-embed --dim 64} |
+		upsert-local idx | discover-diff --quiet --state state.jsonl --commit
+}
+
+expect_store() {	# the store equals the chunks of the documents now in docs/
+	discover-diff --quiet docs | $CHUNK > expected.jsonl
+	upsert-local --dump idx > dump.jsonl
+	run -0 python3 "$T_ROOT/t/helpers/same-store.py" expected.jsonl dump.jsonl
+	echo "$output"
+}
+
+index_qdrant() {
+	set -o pipefail
+	discover-diff --quiet --state qstate.jsonl docs | $CHUNK | embed --dim 64 |
+		upsert-qdrant --url "$QSRV" -c docs | discover-diff --quiet --state qstate.jsonl --commit
+}
+
+expect_qdrant() {	# the collection equals the chunks of the documents now in docs/
+	discover-diff --quiet docs | $CHUNK > expected.jsonl
+	curl -sf "$QSRV/__points/docs" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+pts = d["points"]
+for p in pts:
+    print(json.dumps(p["payload"]))' > qdump.jsonl
+	run -0 python3 "$T_ROOT/t/helpers/same-store.py" expected.jsonl qdump.jsonl
+	echo "$output"
+}
+
+inputs() { curl -s "http://127.0.0.1:$OPENAI_PORT/__stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["inputs"])'; }
+
+@test "incremental indexing: edits, shortened, deleted and added documents, nothing stale, nothing embedded twice" {
+	curl -s -X POST "http://127.0.0.1:$OPENAI_PORT/__reset" > /dev/null
+	export EMBED="embed --backend http --base-url http://127.0.0.1:$OPENAI_PORT/v1 --model m --dim 32"
+	python3 "$T_ROOT/t/helpers/corpus-edit.py" docs init 12 1
+	run -0 index_local
+	expect_store
+	first=$(inputs)
+	[ "$first" -eq "$(grep -vc '"op":' expected.jsonl)" ]
+
+	# nothing changed: nothing is embedded
+	run -0 index_local
+	assert_equal "$(inputs)" "$first"
+
+	# edit one, shorten one, delete one, add one
+	printf '\nappended words: canary zulu\n' >> docs/doc001.md
+	printf '# Short\n\nnow a single short paragraph.\n' > docs/doc002.md
+	rm docs/doc003.md
+	printf '# New\n\nbrand new document about the quebec romeo pipeline.\n' > docs/new.md
+	run -0 index_local
+	expect_store
+	changed=$(for f in doc001.md doc002.md new.md; do
+		printf '{"id":"%s","path":"docs/%s"}\n' "$f" "$f"; done | $CHUNK | grep -vc '"op":')
+	assert_equal "$(inputs)" "$((first + changed))"
+	grep -q '"doc_id":"doc003.md"' dump.jsonl && false
+	true
+}
+
+@test "search canaries over the indexed store pass, and a missed one fails with 1" {
+	python3 "$T_ROOT/t/helpers/corpus-edit.py" docs init 8 2
+	printf '# Install\n\nTo install plumb run make deps then make install.\n' > docs/install.md
+	run -0 index_local
+	echo '{"id":"q1","text":"how to install plumb with make deps","expected":["install.md"]}' > canary.jsonl
+	run -0 --separate-stderr search --local idx -k 3 --dim 64 canary.jsonl
+	[[ "$output" == *'"hits":[{"id":"install.md#0","doc_id":"install.md"'* ]]
+	echo '{"id":"q2","text":"alpha bravo charlie","expected":["install.md"]}' > miss.jsonl
+	run -1 --separate-stderr search --local idx -k 1 --dim 64 miss.jsonl
+	[[ "$stderr" == *'canary "q2" missed "install.md"'* ]]
+}
+
+crash_loop() {	# crash_loop TRIALS SINK STATE: runs with a random process killed
+	local trials=$1 sink=$2 st=$3 killed=0 t=0
+	# until that many runs had a process killed mid-way (a run may end
+	# before its kill), at most three times as many runs
+	while [ "$killed" -lt "$trials" ] && [ "$t" -lt $((3 * trials)) ]; do
+		t=$((t + 1))
+		python3 "$T_ROOT/t/helpers/corpus-edit.py" docs mutate "$t" 25
+		setsid bash -o pipefail -c "discover-diff --quiet --state $st docs | $CHUNK | embed --dim 64 --batch 8 |
+			$sink | discover-diff --quiet --state $st --commit" 2>/dev/null &
+		leader=$!
+		sleep "0.0$((RANDOM % 3))$((RANDOM % 10))"
+		victims=($(pgrep -g "$leader" | grep -vx "$leader" || true))
+		if [ ${#victims[@]} -gt 0 ]; then
+			kill -9 "${victims[RANDOM % ${#victims[@]}]}" 2>/dev/null && killed=$((killed + 1))
+		fi
+		wait "$leader" || true
+		pkill -9 -g "$leader" 2>/dev/null || true
+	done
+	echo "# $killed of $t runs had a process killed"
+	[ "$killed" -ge "$trials" ]
+	# one clean run picks up whatever the crashed runs left
+	bash -o pipefail -c "discover-diff --quiet --state $st docs | $CHUNK | embed --dim 64 | $sink | discover-diff --quiet --state $st --commit"
+}
+
+@test "kill -9 of any pipeline process at a random moment, then a re-run, gives the store of a clean run" {
+	python3 "$T_ROOT/t/helpers/corpus-edit.py" docs init 150 3
+	crash_loop "${PLUMB_CRASH_TRIALS:-20}" "upsert-local -b 16 idx" state.jsonl
+	expect_store
+	# and a clean run from nothing gives the same points
+	mkdir clean && cp -r docs clean/ && cd clean
+	discover-diff --quiet docs | $CHUNK | embed --dim 64 | upsert-local idx > /dev/null
+	upsert-local --dump idx | python3 -c 'import json,sys; print("\n".join(sorted(json.loads(l)["id"] for l in sys.stdin)))' > ids
+	cd ..
+	upsert-local --dump idx | python3 -c 'import json,sys; print("\n".join(sorted(json.loads(l)["id"] for l in sys.stdin)))' > ids
+	cmp ids clean/ids
+}
+
+@test "kill -9 at random moments with upsert-qdrant: the collection ends equal to the documents" {
+	curl -sf -X POST "$QSRV/__reset" > /dev/null
+	python3 "$T_ROOT/t/helpers/corpus-edit.py" docs init 100 5
+	crash_loop "${PLUMB_CRASH_TRIALS:-12}" "upsert-qdrant --url $QSRV -c docs -b 16" qstate.jsonl
+	expect_qdrant
+}
+
+@test "the same pipeline with upsert-qdrant against the Qdrant test server, then search --qdrant" {
+	curl -sf -X POST "$QSRV/__reset" > /dev/null
+	python3 "$T_ROOT/t/helpers/corpus-edit.py" docs init 10 4
+	printf '# Install\n\nTo install plumb run make deps then make install.\n' > docs/install.md
+	run -0 index_qdrant
+	expect_qdrant
+	printf '\nappended words: canary zulu\n' >> docs/doc001.md
+	printf '# Short\n\nnow a single short paragraph.\n' > docs/doc002.md
+	rm docs/doc003.md
+	printf '# New\n\nbrand new document.\n' > docs/new.md
+	run -0 index_qdrant
+	expect_qdrant
+	run -0 index_qdrant
+	expect_qdrant
+	echo '{"id":"q1","text":"how to install plumb with make deps","expected":["install.md"]}' |
+		{ run -0 --separate-stderr search --qdrant "$QSRV" -c docs -k 3 --dim 64; echo "$output"; } > hits.jsonl
+	grep -q '"doc_id":"install.md"' hits.jsonl
+}
