@@ -331,7 +331,8 @@ int pl_input_next_from(struct pl_lines *l, struct pl_rec *rec)
 
 /* Across the input files: fn on the current reader, opening the next at the
  * end of each, and dying of a signal that arrived. */
-static int next_across(struct pl_rec *rec, int (*fn)(struct pl_lines *, struct pl_rec *))
+static int next_across(struct pl_rec *rec, int (*fn)(struct pl_lines *, struct pl_rec *),
+		       int die_on_stop)
 {
 	for (;;) {
 		if (!in.open) {
@@ -345,8 +346,11 @@ static int next_across(struct pl_rec *rec, int (*fn)(struct pl_lines *, struct p
 		}
 		if (fn(&in.cur, rec))
 			return 1;
-		if (pl_stop)
-			pl_exit_signal();
+		if (pl_stop) {
+			if (die_on_stop)
+				pl_exit_signal();
+			return 0;
+		}
 		pl_lines_close(&in.cur);
 		in.open = 0;
 	}
@@ -354,12 +358,17 @@ static int next_across(struct pl_rec *rec, int (*fn)(struct pl_lines *, struct p
 
 int pl_input_next_line(struct pl_rec *rec)
 {
-	return next_across(rec, next_line_from);
+	return next_across(rec, next_line_from, 1);
 }
 
 int pl_input_next(struct pl_rec *rec)
 {
-	return next_across(rec, pl_input_next_from);
+	return next_across(rec, pl_input_next_from, 1);
+}
+
+int pl_input_next_or_stop(struct pl_rec *rec)
+{
+	return next_across(rec, pl_input_next_from, 0);
 }
 
 /* --- output ------------------------------------------------------------- */

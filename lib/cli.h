@@ -78,6 +78,10 @@ int pl_input_next_from(struct pl_lines *l, struct pl_rec *rec);
 void pl_input_before_fatal(void (*fn)(void));
 /* Whether bad input is skipped (--keep-going, --rejects or their variables). */
 int pl_keep_going(void);
+/* As pl_input_next, but at SIGINT or SIGTERM it returns 0 with pl_stop set
+ * instead of dying, so the program can finish work in flight first and then
+ * call pl_exit_signal(). */
+int pl_input_next_or_stop(struct pl_rec *rec);
 /* Plain lines, without JSON parsing, under the same input rules. */
 int pl_input_next_line(struct pl_rec *rec);
 unsigned long pl_input_rejected(void);

@@ -1,4 +1,5 @@
 #include "state.h"
+#include "fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -726,23 +727,12 @@ void pl_store_close(struct pl_store *s)
 /* mkdir -p for the directory holding path. */
 static int make_parent(const char *path, char *err)
 {
-	char *dir = dir_of(path);
+	char *dir = dir_of(path), failed[4096];
 	int status = PL_ST_OK;
 
-	for (char *p = dir + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-		*p = '\0';
-		if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
-			status = set_err(err, PL_ST_EIO, "cannot create directory '%s': %s", dir,
-					 strerror(errno));
-			break;
-		}
-		*p = c;
-		if (!c)
-			break;
-	}
+	if (pl_mkdir_p(dir, failed, sizeof failed) < 0)
+		status = set_err(err, PL_ST_EIO, "cannot create directory '%s': %s", failed,
+				 strerror(errno));
 	free(dir);
 	return status;
 }

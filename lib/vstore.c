@@ -7,6 +7,7 @@
  * mapping exists); a reader that finds a named file already gone re-reads the
  * manifest, which has then changed. */
 #include "vstore.h"
+#include "fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1266,25 +1267,12 @@ static int dir_is_clean(int dirfd)
 
 static int mkdirs(const char *path, char *err)
 {
-	char *dir = pl_xstrdup(path);
-	int status = PL_VS_OK;
+	char failed[4096];
 
-	for (char *p = dir + 1;; p++) {
-		if (*p != '/' && *p)
-			continue;
-		char c = *p;
-		*p = '\0';
-		if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
-			status = set_err(err, PL_VS_EIO, "cannot create directory '%s': %s", dir,
-					 strerror(errno));
-			break;
-		}
-		*p = c;
-		if (!c)
-			break;
-	}
-	free(dir);
-	return status;
+	if (pl_mkdir_p(path, failed, sizeof failed) < 0)
+		return set_err(err, PL_VS_EIO, "cannot create directory '%s': %s", failed,
+			       strerror(errno));
+	return PL_VS_OK;
 }
 
 int pl_vs_writer_open(const char *dir, int wait, volatile int *stop, struct pl_vs_writer **out,

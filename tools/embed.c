@@ -582,25 +582,15 @@ int main(int argc, char **argv)
 	}
 	pend = pl_xmalloc((size_t)eo.batch * sizeof *pend);
 
-	/* read input ourselves, so that a signal lets in-flight work finish */
-	pl_input_open(0, NULL);
+	/* a signal lets requests in flight finish, and their records out */
+	pl_input_open(argc - optind, argv + optind);
 	pl_input_before_fatal(drain);
-	int nfiles = argc - optind;
-	char *dash[] = { "-" };
-	char **files = nfiles ? argv + optind : dash;
-	for (int i = 0; i < (nfiles ? nfiles : 1) && !pl_stop; i++) {
-		struct pl_lines l;
-		if (pl_lines_open(&l, files[i]) < 0)
-			pl_die(PL_EX_USAGE, "cannot open '%s':", files[i]);
-		pl_input_attach(&l);
-		while (pl_input_next_from(&l, &rec)) {
-			take(&rec);
-			flush_queue();
-			nrec++;
-			bytes += rec.len;
-			pl_progress(nrec, bytes, "records");
-		}
-		pl_lines_close(&l);
+	while (pl_input_next_or_stop(&rec)) {
+		take(&rec);
+		flush_queue();
+		nrec++;
+		bytes += rec.len;
+		pl_progress(nrec, bytes, "records");
 	}
 	drain();
 	if (pl_stop)
