@@ -163,3 +163,17 @@ crash_loop() {	# crash_loop TRIALS SINK STATE [EDITS]: runs with a random proces
 		{ run -0 --separate-stderr search --qdrant "$QSRV" -c docs -k 3 --dim 64; echo "$output"; } > hits.jsonl
 	grep -q '"doc_id":"install.md"' hits.jsonl
 }
+
+@test "embed and search with the http backend: queries are embedded by the same server" {
+	mkdir docs
+	printf '# A\n\nalpha bravo charlie\n' > docs/a.md
+	printf '# B\n\ndelta echo foxtrot\n' > docs/b.md
+	export OPENAI_BASE_URL="http://127.0.0.1:$OPENAI_PORT/v1"
+	discover-diff --quiet docs | chunk | embed --backend http --model m --dim 32 | upsert-local idx > /dev/null
+	# this test server maps equal texts to equal vectors: the query finds its twin
+	python3 -c 'import json; print(json.dumps({"id": "q", "text": "# B\n\ndelta echo foxtrot", "expected": ["b.md"]}))' > q.jsonl
+	run -0 --separate-stderr search --local idx --backend http --model m --dim 32 -k 1 q.jsonl
+	[[ "$output" == *'"hits":[{"id":"b.md#0","doc_id":"b.md","score":'* ]]
+	run -2 --separate-stderr search --local idx --backend http --model m --dim 32 --base-url "http://127.0.0.1:$OPENAI_PORT/nope" q.jsonl
+	[[ "$stderr" == *"404"* ]]
+}
