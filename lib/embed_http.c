@@ -181,7 +181,7 @@ int pl_embed_http_batch(struct pl_embed_http *h, const char *const *texts, const
 	pl_http_redact(h->url, url, sizeof url);
 	if (r.status == 0) {
 		snprintf(err, PL_EMBED_ERRLEN, "'%.200s': %.200s (after %d tries)", url, r.err, r.tries);
-		return PL_EX_UNAVAILABLE;
+		return r.permanent ? PL_EX_USAGE : PL_EX_UNAVAILABLE;
 	}
 	if (r.status != 200) {
 		pl_http_error_line(r.body, r.len, line, sizeof line);

@@ -309,8 +309,10 @@ static void finish(struct pl_http *h, struct req *r, CURLcode c)
 	res.tries = r->tries;
 	res.body = r->resp.p ? r->resp.p : "";
 	res.len = r->resp.n;
-	if (c != CURLE_OK)
+	if (c != CURLE_OK) {
 		snprintf(res.err, sizeof res.err, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(c));
+		res.permanent = !transient(c);
+	}
 	h->pending--;
 	r->cb(r->ud, &res);
 	req_free(r);

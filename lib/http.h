@@ -33,6 +33,8 @@ struct pl_http_result {
 	const char *body;
 	size_t len;
 	int tries;
+	int permanent;		/* status 0 for a reason retrying cannot mend (a bad URL,
+				 * a TLS certificate that does not verify): configuration */
 	char err[256];		/* when status is 0: what went wrong on the last try */
 };
 

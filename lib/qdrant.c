@@ -73,7 +73,7 @@ int pl_qdrant_error(const struct pl_qdrant *q, const struct pl_http_result *r, c
 	if (r->status == 0) {
 		snprintf(err, PL_QDRANT_ERRLEN, "qdrant: no response from %s: %s%s", q->shown,
 			 r->err[0] ? r->err : "connection failed", tries);
-		return PL_EX_UNAVAILABLE;
+		return r->permanent ? PL_EX_USAGE : PL_EX_UNAVAILABLE;
 	}
 	pl_http_error_line(r->body, r->len, line, sizeof line);
 	const char *reason = pl_qdrant_reason(r->status);

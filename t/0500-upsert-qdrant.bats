@@ -494,7 +494,7 @@ PY
 	for _ in $(seq 200); do [ -s tls.port ] && break; sleep 0.05; done
 	url=https://127.0.0.1:$(cat tls.port)
 	vectors 3 a.md:1 > in.jsonl
-	run -69 --separate-stderr upsert-qdrant -c docs --url "$url" in.jsonl
+	run -2 --separate-stderr upsert-qdrant -c docs --url "$url" in.jsonl
 	[[ "$stderr" == "upsert-qdrant: qdrant: no response from $url: SSL certificate problem: self"*"certificate"* ]]
 	run -0 upsert-qdrant -c docs --url "$url" --insecure in.jsonl
 	[[ "$output" == *'"op":"indexed"'* ]]

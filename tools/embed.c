@@ -51,6 +51,7 @@ struct batch {
 	struct item **it;
 	size_t n;
 	long status;		/* a failure to handle in the main loop */
+	int permanent;		/* status 0 that retrying cannot mend */
 	char err[320];
 	struct batch *next;
 };
@@ -225,6 +226,7 @@ static void on_reply(void *ud, const struct pl_http_result *r)
 		snprintf(b->err, sizeof b->err, "%.300s", err);
 	} else {
 		b->status = r->status;
+		b->permanent = r->permanent;
 		if (r->status == 0)
 			snprintf(b->err, sizeof b->err, "%.200s (after %d tries)", r->err, r->tries);
 		else {
@@ -307,7 +309,8 @@ static void handle_failures(void)
 			fatal_flush();
 			if (st == 0 && !strchr(b->err, '('))
 				pl_die(PL_EX_UNAVAILABLE, "'%s': bad reply: %s", shown, b->err);
-			pl_die(pl_http_exit_status(st), "'%s': %s", shown, b->err);
+			pl_die(b->permanent ? PL_EX_USAGE : pl_http_exit_status(st), "'%s': %s", shown,
+			       b->err);
 		}
 		free(b->it);
 		free(b);
