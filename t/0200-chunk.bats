@@ -265,11 +265,5 @@ PY
 @test "the examples in chunk(1) run" {
 	mkdir -p docs && cp "$T_FIXTURES/chunk/guide.md" docs/guide.md
 	printf '%s\n' '{"id":"guide.md","path":"docs/guide.md"}' > docs.jsonl
-	n=0
-	while IFS= read -r cmd; do
-		run -0 bash -o pipefail -c "$cmd"
-		[ -n "$output" ]
-		n=$((n + 1))
-	done < <(man_examples "$T_ROOT/docs/chunk.1")
-	[ "$n" -ge 3 ]
+	run_man_examples "$T_ROOT/docs/chunk.1" 3 --output
 }

@@ -238,11 +238,5 @@ print(json.dumps({"id": "b", "text": " ".join(["word"] * 100)}, separators=(",",
 
 @test "the examples in embed(1) run" {
 	mkdir -p docs && printf '# Title\n\nSome text about plumb.\n' > docs/a.md
-	n=0
-	while IFS= read -r cmd; do
-		run -0 bash -o pipefail -c "$cmd"
-		[ -n "$output" ]
-		n=$((n + 1))
-	done < <(man_examples "$T_ROOT/docs/embed.1")
-	[ "$n" -ge 3 ]
+	run_man_examples "$T_ROOT/docs/embed.1" 3 --output
 }

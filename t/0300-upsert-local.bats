@@ -373,12 +373,6 @@ for r in sorted((json.loads(l) for l in open("v2.jsonl")), key=lambda r: r.get("
 }
 
 @test "the examples in upsert-local(1) run" {
-	command -v embed >/dev/null || skip "embed is not built"
 	mkdir -p docs && cp "$T_FIXTURES/chunk/guide.md" docs/guide.md
-	n=0
-	while IFS= read -r cmd; do
-		run -0 bash -o pipefail -c "$cmd"
-		n=$((n + 1))
-	done < <(man_examples "$T_ROOT/docs/upsert-local.1")
-	[ "$n" -ge 4 ]
+	run_man_examples "$T_ROOT/docs/upsert-local.1" 4
 }

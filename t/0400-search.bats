@@ -128,7 +128,6 @@ print(json.dumps({"id": "far", "doc_id": "d", "vector": [-1, 0]}))' > pts.jsonl
 }
 
 @test "search embeds text queries with the hash backend, as embed does" {
-	command -v embed >/dev/null || skip "embed is not built"
 	python3 -c '
 import json
 texts = ["the cat sat on the mat", "a dog barked at the mailman", "vector stores hold embeddings",
@@ -271,12 +270,6 @@ PY
 }
 
 @test "the examples in search(1) run" {
-	command -v embed >/dev/null || skip "embed is not built"
 	mkdir -p docs && cp "$T_FIXTURES/chunk/guide.md" docs/guide.md
-	n=0
-	while IFS= read -r cmd; do
-		run -0 bash -o pipefail -c "$cmd"
-		n=$((n + 1))
-	done < <(man_examples "$T_ROOT/docs/search.1")
-	[ "$n" -ge 3 ]
+	run_man_examples "$T_ROOT/docs/search.1" 3
 }

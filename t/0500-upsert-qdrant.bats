@@ -608,10 +608,5 @@ PY
 	mkdir -p docs && printf '# Guide\n\nPlumb is a toolkit.\n\nIt indexes documents.\n' > docs/guide.md
 	printf 'Old notes.\n' > docs/old.md
 	vectors 384 intro.md:3 > vectors.jsonl
-	n=0
-	while IFS= read -r cmd; do
-		run -0 bash -o pipefail -c "$cmd"
-		n=$((n + 1))
-	done < <(man_examples "$T_ROOT/docs/upsert-qdrant.1")
-	[ "$n" -ge 4 ]
+	run_man_examples "$T_ROOT/docs/upsert-qdrant.1" 4
 }

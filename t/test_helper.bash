@@ -55,3 +55,19 @@ lines() { wc -l < "$1" | tr -d ' '; }
 man_examples() {
 	sed -n '/^\.SH EXAMPLES/,/^\.SH /p' "$1" | sed -n 's/^\$ //p' | sed 's/\\-/-/g; s/\\e/\\/g'
 }
+
+# Run every example of a man page (run_man_examples PAGE MIN [--output]):
+# each must exit 0 (and with --output print something), and there must be at
+# least MIN of them.
+run_man_examples() {
+	local page=$1 min=$2 want_output=${3:-} n=0 cmd
+	while IFS= read -r cmd; do
+		run -0 bash -o pipefail -c "$cmd"
+		if [ -n "$want_output" ] && [ -z "$output" ]; then
+			echo "example printed nothing: $cmd"
+			return 1
+		fi
+		n=$((n + 1))
+	done < <(man_examples "$page")
+	[ "$n" -ge "$min" ] || { echo "$page: $n examples, want at least $min"; return 1; }
+}
