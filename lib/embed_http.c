@@ -58,7 +58,9 @@ void pl_embed_http_body(const struct pl_embed_opts *o, const char *const *texts,
 		pl_buf_adds(out, ",\"dimensions\":");
 		pl_buf_u64(out, (uint64_t)o->dim);
 	}
-	pl_buf_adds(out, ",\"encoding_format\":\"float\",\"input\":[");
+	/* no "encoding_format": float is OpenAI's default, and the fewer fields
+	 * the more servers that call themselves compatible accept the request */
+	pl_buf_adds(out, ",\"input\":[");
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			pl_buf_addc(out, ',');
