@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config libcurl4-openssl-dev libjansson-dev libyaml-dev
 libhiredis-dev libopenblas-dev libssl-dev bats bats-assert bats-support
-redis-server prometheus-pushgateway groff-base time ca-certificates git
+redis-server prometheus-pushgateway groff-base time ca-certificates git jq
 python3-faiss python3-numpy"
 # Node (peer benchmarks, the LangChain compatibility test) and Python (test
 # servers) come from Debian only when the machine has none of its own.

@@ -784,8 +784,11 @@ static void parse_task(struct yf *y, yaml_node_t *n, struct pl_task *t, const ch
 		    (!pct && d > 1 && d != (long)d) || (!pct && d < 1 && !strchr(tmp, '.')))
 			adderr(y->ld, npos(y, v), "'min_success' must be a count (3), a fraction "
 			       "(0.9) or a percentage (90%%)");
-		else
+		else {
+			/* "1.0" and "100%" are all the items, "1" is one item */
 			t->min_success = pct ? d / 100 : d;
+			t->min_success_fraction = pct || strchr(tmp, '.') != NULL;
+		}
 		free(tmp);
 	}
 	parse_k8s(y, n, &t->k8s);

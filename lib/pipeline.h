@@ -118,7 +118,8 @@ struct pl_task {
 	struct pl_output *outputs;
 	size_t noutputs;
 	int cache;		/* -1 unset, 0, 1 */
-	double min_success;	/* -1 unset; >= 1 a count, else a fraction */
+	double min_success;	/* -1 unset; else a count, or a fraction */
+	int min_success_fraction;	/* written as 0.9, 1.0 or 90%: a fraction of the items */
 	struct pl_k8s k8s;
 	int from_template;	/* defined by a file this one uses */
 };

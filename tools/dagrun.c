@@ -1,21 +1,35 @@
 /* dagrun: pipeline files (docs/dagrun.1, docs/pipeline-format.7). This
- * release has the front end: lint and graph. */
+ * release has lint, graph and the local runner (lib/runner.c). */
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "fs.h"
 #include "pipeline.h"
+#include "runner.h"
 #include "tmpl.h"
 
 static const char usage[] =
+	"dagrun [run] FILE [-I dir] [-p name=value]... [--run-id ID] [--runs-dir DIR]\n"
 	"dagrun lint FILE [-I dir] [-p name=value]...\n"
-	"dagrun graph FILE [--format dot|mermaid] [-I dir] [-p name=value]...";
+	"dagrun graph FILE [--format dot|mermaid] [-I dir] [-p name=value]...\n"
+	"dagrun status [RUN] | logs RUN TASK[/N] | list | stop RUN | resume RUN [--runs-dir DIR]";
 
 static const char help[] =
-	"\nCheck a pipeline file, or draw its tasks and dependencies.\n\n"
+	"\nRun a pipeline file's tasks as local processes, check it, or draw it.\n\n"
 	"  -I, --include DIR       look for 'uses:' files in DIR too (PLUMB_PIPELINES)\n"
 	"  -p, --param NAME=VALUE  set a param\n"
 	"  -f, --format F          graph as dot (default) or mermaid (PLUMB_GRAPH_FORMAT)\n"
+	"      --runs-dir DIR      keep runs in DIR/RUN-ID (PLUMB_RUNS_DIR; .plumb/runs)\n"
+	"      --run-id ID         name the run ID (default: time and process id)\n"
+	"      --quiet             no progress lines from run, no ok from lint\n"
 	"  -v, --verbose           say more on stderr\n"
 	"  -h, --help              this text\n"
 	"      --version           the version\n";
@@ -161,6 +175,396 @@ static void graph_mermaid(const struct pl_pipeline *p, const struct edges *e)
 		printf("    t%zu %s t%zu\n", e->v[i].from, arrow[e->v[i].kind], e->v[i].to);
 }
 
+/* Load and check file, or print its errors and exit 2. */
+static struct pl_pipeline *load(const char *file, const char *const *search, size_t nsearch,
+				const char *const *params, size_t nparams)
+{
+	struct pl_load_opts o = { search, nsearch, params, nparams };
+	struct pl_perrs errs = { 0 };
+	struct pl_pipeline *p;
+
+	if (pl_pipeline_load(file, &o, &p, &errs) < 0) {
+		for (size_t i = 0; i < errs.n; i++) {
+			if (errs.v[i].line > 0)
+				fprintf(stderr, "%s:%d:%d: %s\n", errs.v[i].file, errs.v[i].line,
+					errs.v[i].col, errs.v[i].msg);
+			else
+				fprintf(stderr, "%s: %s\n", errs.v[i].file, errs.v[i].msg);
+		}
+		if (pl_verbose)
+			pl_info("%zu error%s", errs.n, errs.n == 1 ? "" : "s");
+		pl_perrs_free(&errs);
+		exit(PL_EX_USAGE);
+	}
+	return p;
+}
+
+static void progress_line(void *ctx, const char *line)
+{
+	if (!pl_quiet)
+		fprintf(stderr, "dagrun: %s\n", line);
+}
+
+struct how {
+	const char *file;
+	const char *const *search, *const *params;
+	size_t nsearch, nparams;
+};
+
+static json_t *strings(const char *const *v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+/* Run p in dir, a new run or (resume) one to finish; returns the exit status. */
+static int run(const struct pl_pipeline *p, const char *dir, const char *id,
+	       const struct how *h, int resume)
+{
+	char err[4096 + 200], failed[4096], path[4200], cwd[4096];
+	struct pl_run_opts o = { dir, id, 3, progress_line, NULL, resume };
+	sigset_t set;
+	int rc;
+
+	if (getenv("PLUMB_KILL_GRACE"))
+		o.kill_grace = atof(getenv("PLUMB_KILL_GRACE"));
+	if (pl_mkdir_p(dir, failed, sizeof failed) < 0)
+		pl_die(PL_EX_SOFTWARE, "cannot create '%s':", failed);
+	if (!resume) {
+		/* how to load the pipeline again for resume */
+		json_t *j = json_object();
+		if (!getcwd(cwd, sizeof cwd))
+			pl_die(PL_EX_SOFTWARE, "getcwd:");
+		json_object_set_new(j, "file", json_string(h->file));
+		json_object_set_new(j, "cwd", json_string(cwd));
+		json_object_set_new(j, "params", strings(h->params, h->nparams));
+		json_object_set_new(j, "search", strings(h->search, h->nsearch));
+		snprintf(path, sizeof path, "%s/run.json", dir);
+		if (json_dump_file(j, path, JSON_COMPACT) < 0)
+			pl_die(PL_EX_SOFTWARE, "cannot write '%s'", path);
+		json_decref(j);
+	}
+	/* the runner waits for these with sigtimedwait */
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	rc = pl_run(p, &o, err, sizeof err);
+	if (rc < 0)
+		pl_die(PL_EX_SOFTWARE, "run '%s': %s", id, err);
+	return rc;
+}
+
+static const char *new_run_dir(const char *runs, const char *id, char *dir, size_t n)
+{
+	static char idbuf[64];
+	struct stat st;
+
+	if (!id) {
+		time_t t = time(NULL);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		snprintf(idbuf, sizeof idbuf, "%04d%02d%02dT%02d%02d%02d-%ld", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			 (long)getpid());
+		id = idbuf;
+	}
+	if (!*id || strchr(id, '/') || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+		pl_die(PL_EX_USAGE, "bad run id '%s'", id);
+	if ((size_t)snprintf(dir, n, "%s/%s", runs, id) >= n)
+		pl_die(PL_EX_USAGE, "run directory name too long");
+	if (stat(dir, &st) == 0)
+		pl_die(PL_EX_USAGE, "run '%s' exists in '%s'", id, runs);
+	return id;
+}
+
+/* --- reading runs ---------------------------------------------------------- */
+
+struct tstat {
+	char *name, *status;
+	long exit, attempt, children, succeeded;
+};
+
+struct rstat {
+	char *id, *status, *pipeline;
+	long pid, failures;
+	struct tstat *t;
+	size_t nt;
+};
+
+static int alive(long pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static void str_set(char **dst, const char *s)
+{
+	free(*dst);
+	*dst = pl_xstrdup(s ? s : "");
+}
+
+/* The state of run dir from its journal; 0, or -1 if it has none. */
+static int read_run(const char *dir, const char *id, struct rstat *rs)
+{
+	char path[4200], *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	memset(rs, 0, sizeof *rs);
+	snprintf(path, sizeof path, "%s/journal.jsonl", dir);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	rs->id = pl_xstrdup(id);
+	rs->status = pl_xstrdup("Running");
+	rs->pipeline = pl_xstrdup("");
+	while (getline(&line, &cap, f) > 0) {
+		json_t *j = json_loads(line, 0, NULL);
+		const char *ev = json_string_value(json_object_get(j, "event"));
+		const char *task = json_string_value(json_object_get(j, "task"));
+		const char *st = json_string_value(json_object_get(j, "status"));
+		struct tstat *t = NULL;
+		if (!ev)
+			goto next;
+		if (strcmp(ev, "run_started") == 0 || strcmp(ev, "run_resumed") == 0) {
+			str_set(&rs->status, "Running");
+			rs->pid = json_integer_value(json_object_get(j, "pid"));
+			if (json_object_get(j, "pipeline"))
+				str_set(&rs->pipeline, json_string_value(json_object_get(j, "pipeline")));
+		} else if (strcmp(ev, "run_finished") == 0) {
+			str_set(&rs->status, st);
+			rs->failures = json_integer_value(json_object_get(j, "failures"));
+		}
+		if (!task)
+			goto next;
+		for (size_t i = 0; i < rs->nt; i++)
+			if (strcmp(rs->t[i].name, task) == 0)
+				t = &rs->t[i];
+		if (!t) {
+			rs->t = pl_xrealloc(rs->t, (rs->nt + 1) * sizeof *rs->t);
+			t = &rs->t[rs->nt++];
+			memset(t, 0, sizeof *t);
+			t->name = pl_xstrdup(task);
+			t->status = pl_xstrdup("Running");
+			t->exit = -1;
+		}
+		if (json_object_get(j, "child")) {
+			if (strcmp(ev, "task_finished") == 0 && !json_object_get(j, "retry"))
+				t->succeeded += st && strcmp(st, "Succeeded") == 0;
+			if (strcmp(ev, "task_started") == 0 &&
+			    json_integer_value(json_object_get(j, "child")) + 1 > t->children)
+				t->children = json_integer_value(json_object_get(j, "child")) + 1;
+			goto next;
+		}
+		if (strcmp(ev, "task_started") == 0) {
+			str_set(&t->status, "Running");
+			if (json_object_get(j, "attempt"))
+				t->attempt = json_integer_value(json_object_get(j, "attempt"));
+		} else if (strcmp(ev, "task_finished") == 0) {
+			str_set(&t->status, json_object_get(j, "retry") ? "Retrying" : st);
+			if (json_object_get(j, "exit"))
+				t->exit = json_integer_value(json_object_get(j, "exit"));
+		}
+next:
+		json_decref(j);
+	}
+	free(line);
+	fclose(f);
+	if (strcmp(rs->status, "Running") == 0 && !alive(rs->pid))
+		str_set(&rs->status, "Stopped");
+	return 0;
+}
+
+static void free_run(struct rstat *rs)
+{
+	for (size_t i = 0; i < rs->nt; i++) {
+		free(rs->t[i].name);
+		free(rs->t[i].status);
+	}
+	free(rs->t);
+	free(rs->id);
+	free(rs->status);
+	free(rs->pipeline);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The runs in runs, sorted by name (their default ids sort by time). */
+static char **run_ids(const char *runs, size_t *n)
+{
+	DIR *d = opendir(runs);
+	struct dirent *e;
+	char **v = NULL;
+
+	*n = 0;
+	if (!d)
+		return NULL;
+	while ((e = readdir(d))) {
+		char path[4200];
+		struct stat st;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s/journal.jsonl", runs, e->d_name);
+		if (stat(path, &st) < 0)
+			continue;
+		v = pl_xrealloc(v, (*n + 1) * sizeof *v);
+		v[(*n)++] = pl_xstrdup(e->d_name);
+	}
+	closedir(d);
+	if (*n)
+		qsort(v, *n, sizeof *v, by_name);
+	return v;
+}
+
+static const char *run_dir(const char *runs, const char *id, char *dir, size_t n)
+{
+	struct stat st;
+
+	if (!*id || strchr(id, '/') || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+		pl_die(PL_EX_USAGE, "bad run id '%s'", id);
+	snprintf(dir, n, "%s/%s", runs, id);
+	snprintf(dir + strlen(dir), n - strlen(dir), "/journal.jsonl");
+	if (stat(dir, &st) < 0)
+		pl_die(PL_EX_USAGE, "no run '%s' in '%s'", id, runs);
+	snprintf(dir, n, "%s/%s", runs, id);
+	return dir;
+}
+
+static int cmd_list(const char *runs)
+{
+	size_t n;
+	char **ids = run_ids(runs, &n), dir[4200];
+
+	for (size_t i = 0; i < n; i++) {
+		struct rstat rs;
+		snprintf(dir, sizeof dir, "%s/%s", runs, ids[i]);
+		if (read_run(dir, ids[i], &rs) == 0) {
+			printf("%s\t%s\t%s\n", rs.id, rs.status, rs.pipeline);
+			free_run(&rs);
+		}
+		free(ids[i]);
+	}
+	free(ids);
+	return 0;
+}
+
+static int cmd_status(const char *runs, const char *id)
+{
+	char dir[4200];
+	struct rstat rs;
+	size_t n;
+	char **ids = NULL;
+
+	if (!id) {
+		ids = run_ids(runs, &n);
+		if (!n)
+			pl_die(PL_EX_USAGE, "no runs in '%s'", runs);
+		id = ids[n - 1];
+	}
+	run_dir(runs, id, dir, sizeof dir);
+	read_run(dir, id, &rs);
+	printf("run %s %s", rs.id, rs.status);
+	if (strcmp(rs.status, "Running") != 0 && strcmp(rs.status, "Stopped") != 0)
+		printf(" failures %ld", rs.failures);
+	printf("\n");
+	for (size_t i = 0; i < rs.nt; i++) {
+		const struct tstat *t = &rs.t[i];
+		printf("%s %s", t->name, t->status);
+		if (t->children)
+			printf(" children %ld/%ld", t->succeeded, t->children);
+		else if (t->exit >= 0)
+			printf(" exit %ld attempts %ld", t->exit, t->attempt);
+		printf("\n");
+	}
+	free_run(&rs);
+	for (size_t i = 0; ids && i < n; i++)
+		free(ids[i]);
+	free(ids);
+	return 0;
+}
+
+static int cmd_logs(const char *runs, const char *id, const char *task)
+{
+	char dir[4200], path[8600], buf[65536];
+	const char *slash = strchr(task, '/');
+	size_t k;
+	FILE *f;
+
+	run_dir(runs, id, dir, sizeof dir);
+	if (!*task || task[0] == '.' || (slash && strchr(slash + 1, '/')))
+		pl_die(PL_EX_USAGE, "bad task '%s'", task);
+	snprintf(path, sizeof path, "%s/tasks/%s.log", dir, task);
+	if (!(f = fopen(path, "r")))
+		pl_die(PL_EX_USAGE, "no log of '%s' in run '%s'", task, id);
+	while ((k = fread(buf, 1, sizeof buf, f)) > 0)
+		fwrite(buf, 1, k, stdout);
+	fclose(f);
+	return 0;
+}
+
+static int cmd_stop(const char *runs, const char *id)
+{
+	char dir[4200];
+	struct rstat rs;
+
+	run_dir(runs, id, dir, sizeof dir);
+	read_run(dir, id, &rs);
+	if (strcmp(rs.status, "Running") != 0) {
+		pl_warn("run '%s' is not running (%s)", id, rs.status);
+		free_run(&rs);
+		return PL_EX_CHECK;
+	}
+	if (kill(rs.pid, SIGTERM) < 0)
+		pl_die(PL_EX_SOFTWARE, "cannot signal process %ld:", rs.pid);
+	free_run(&rs);
+	return 0;
+}
+
+static const char **json_strings(json_t *a, size_t *n)
+{
+	const char **v = pl_xmalloc((json_array_size(a) + 1) * sizeof *v);
+	*n = json_array_size(a);
+	for (size_t i = 0; i < *n; i++)
+		v[i] = json_string_value(json_array_get(a, i));
+	return v;
+}
+
+static int cmd_resume(const char *runs, const char *id)
+{
+	char dir[4200], abs[PATH_MAX], path[8600];
+	struct rstat rs;
+	struct how h = { 0 };
+	json_t *j;
+	int rc;
+
+	run_dir(runs, id, dir, sizeof dir);
+	read_run(dir, id, &rs);
+	if (strcmp(rs.status, "Running") == 0)
+		pl_die(PL_EX_USAGE, "run '%s' is still running (process %ld)", id, rs.pid);
+	free_run(&rs);
+	snprintf(path, sizeof path, "%s/run.json", dir);
+	if (!(j = json_load_file(path, 0, NULL)) || !realpath(dir, abs))
+		pl_die(PL_EX_USAGE, "cannot read '%s'", path);
+	if (chdir(json_string_value(json_object_get(j, "cwd"))) < 0)
+		pl_die(PL_EX_USAGE, "cannot go back to '%s':",
+		       json_string_value(json_object_get(j, "cwd")));
+	h.file = json_string_value(json_object_get(j, "file"));
+	h.search = json_strings(json_object_get(j, "search"), &h.nsearch);
+	h.params = json_strings(json_object_get(j, "params"), &h.nparams);
+	struct pl_pipeline *p = load(h.file, h.search, h.nsearch, h.params, h.nparams);
+	rc = run(p, abs, id, &h, 1);
+	pl_pipeline_free(p);
+	free((void *)h.search);
+	free((void *)h.params);
+	json_decref(j);
+	return rc;
+}
+
 static int str_in(const char *s, const char *const *list)
 {
 	for (; *list; list++)
@@ -175,21 +579,23 @@ int main(int argc, char **argv)
 		{ "include", required_argument, NULL, 'I' },
 		{ "param", required_argument, NULL, 'p' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "runs-dir", required_argument, NULL, 'R' },
+		{ "run-id", required_argument, NULL, 'U' },
 		PL_COMMON_LONGOPTS,
 		{ 0 }
 	};
-	static const char *const later[] = { "run", "status", "logs", "list", "stop", "resume", NULL };
+	static const char *const runcmds[] = { "status", "logs", "list", "stop", "resume", NULL };
 	/* static: still reachable when a usage error exits */
 	static const char **search, **params;
-	const char *format, *cmd, *file, *env;
+	const char *format, *cmd, *file, *env, *runs, *run_id = NULL;
 	size_t nsearch = 0, nparams = 0;
-	struct pl_perrs errs = { 0 };
 	struct pl_pipeline *p = NULL;
 	char *envcopy = NULL;
 	int c;
 
 	pl_init("dagrun", usage, help);
 	format = pl_env("PLUMB_GRAPH_FORMAT", "dot");
+	runs = pl_env("PLUMB_RUNS_DIR", ".plumb/runs");
 	search = pl_xmalloc(argc * sizeof *search + sizeof *search);
 	params = pl_xmalloc(argc * sizeof *params + sizeof *params);
 	while ((c = getopt_long(argc, argv, "I:p:f:vh", longopts, NULL)) != -1) {
@@ -205,6 +611,12 @@ int main(int argc, char **argv)
 		case 'f':
 			format = optarg;
 			break;
+		case 'R':
+			runs = optarg;
+			break;
+		case 'U':
+			run_id = optarg;
+			break;
 		default:
 			pl_common_option(c, optarg);
 		}
@@ -212,12 +624,26 @@ int main(int argc, char **argv)
 	if (optind >= argc)
 		pl_usage_error("a subcommand is needed");
 	cmd = argv[optind];
-	if (str_in(cmd, later))
-		pl_usage_error("'%s' is not available in this build yet", cmd);
-	if (strcmp(cmd, "lint") != 0 && strcmp(cmd, "graph") != 0) {
+	if (str_in(cmd, runcmds)) {
+		int nargs = argc - optind - 1;
+		char **args = argv + optind + 1;
+		if (strcmp(cmd, "list") == 0 && nargs == 0)
+			exit(cmd_list(runs));
+		if (strcmp(cmd, "status") == 0 && nargs <= 1)
+			exit(cmd_status(runs, nargs ? args[0] : NULL));
+		if (strcmp(cmd, "logs") == 0 && nargs == 2)
+			exit(cmd_logs(runs, args[0], args[1]));
+		if (strcmp(cmd, "stop") == 0 && nargs == 1)
+			exit(cmd_stop(runs, args[0]));
+		if (strcmp(cmd, "resume") == 0 && nargs == 1)
+			exit(cmd_resume(runs, args[0]));
+		pl_usage_error("wrong arguments for '%s'", cmd);
+	}
+	if (strcmp(cmd, "lint") != 0 && strcmp(cmd, "graph") != 0 && strcmp(cmd, "run") != 0) {
 		if (optind + 1 == argc && (strstr(cmd, ".yaml") || strstr(cmd, ".yml")))
-			pl_usage_error("'run' is not available in this build yet");
-		pl_usage_error("unknown subcommand '%s'", cmd);
+			cmd = "run", optind--;
+		else
+			pl_usage_error("unknown subcommand '%s'", cmd);
 	}
 	if (optind + 2 != argc)
 		pl_usage_error("'%s' takes one pipeline file", cmd);
@@ -235,21 +661,18 @@ int main(int argc, char **argv)
 		for (char *tok = strtok(envcopy, ":"); tok; tok = strtok(NULL, ":"))
 			search[nsearch++] = tok;
 	}
-	struct pl_load_opts o = { search, nsearch, params, nparams };
-	if (pl_pipeline_load(file, &o, &p, &errs) < 0) {
-		for (size_t i = 0; i < errs.n; i++) {
-			if (errs.v[i].line > 0)
-				fprintf(stderr, "%s:%d:%d: %s\n", errs.v[i].file, errs.v[i].line,
-					errs.v[i].col, errs.v[i].msg);
-			else
-				fprintf(stderr, "%s: %s\n", errs.v[i].file, errs.v[i].msg);
-		}
-		if (pl_verbose)
-			pl_info("%zu error%s", errs.n, errs.n == 1 ? "" : "s");
-		pl_perrs_free(&errs);
-		exit(PL_EX_USAGE);
-	}
-	if (strcmp(cmd, "lint") == 0) {
+	p = load(file, search, nsearch, params, nparams);
+	if (strcmp(cmd, "run") == 0) {
+		char dir[4200];
+		struct how h = { file, search, params, nsearch, nparams };
+		run_id = new_run_dir(runs, run_id, dir, sizeof dir);
+		int rc = run(p, dir, run_id, &h, 0);
+		pl_pipeline_free(p);
+		free(search);
+		free(params);
+		free(envcopy);
+		exit(rc);
+	} else if (strcmp(cmd, "lint") == 0) {
 		if (!pl_quiet)
 			fprintf(stderr, "%s: ok\n", file);
 	} else {
