@@ -1664,3 +1664,25 @@ long pl_vs_parse_floats(const char *s, size_t n, float **v, size_t *cap, char *e
 	}
 	return (long)k;
 }
+
+long pl_vs_vector_member(const struct pl_jmember *m, float **v, size_t *cap, char *err,
+			 size_t errlen)
+{
+	char why[200];
+	long dim;
+
+	if (m->type != PL_JARR) {
+		snprintf(err, errlen, "\"vector\" is not an array");
+		return -1;
+	}
+	dim = pl_vs_parse_floats(m->val, m->vallen, v, cap, why, sizeof why);
+	if (dim < 0) {
+		snprintf(err, errlen, "\"vector\": %s", why);
+		return -1;
+	}
+	if (dim == 0 || dim > 65536) {
+		snprintf(err, errlen, "\"vector\" has %ld elements (want 1 to 65536)", dim);
+		return -1;
+	}
+	return dim;
+}

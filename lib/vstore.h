@@ -134,4 +134,10 @@ int pl_vs_maybe_compact(struct pl_vs_writer *w, int *did, char *err);
  * float. The result equals strtof's for every element. */
 long pl_vs_parse_floats(const char *s, size_t n, float **v, size_t *cap, char *err, size_t errlen);
 
+/* A record's "vector" member m as floats, as above: the dimension (1 to
+ * 65536), or -1 with err a message naming the field, for pl_input_reject. */
+struct pl_jmember;
+long pl_vs_vector_member(const struct pl_jmember *m, float **v, size_t *cap, char *err,
+			 size_t errlen);
+
 #endif

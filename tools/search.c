@@ -495,14 +495,9 @@ static void take(const struct pl_rec *rec)
 	}
 	q->vec = block.n;
 	if (vec) {
-		long dim;
-		if (vec->type != PL_JARR) {
-			pl_input_reject(rec, "\"vector\" is not an array");
-			return;
-		}
-		dim = pl_vs_parse_floats(vec->val, vec->vallen, &v, &vcap, why, sizeof why);
+		long dim = pl_vs_vector_member(vec, &v, &vcap, why, sizeof why);
 		if (dim < 0) {
-			pl_input_reject(rec, "\"vector\": %s", why);
+			pl_input_reject(rec, "%s", why);
 			return;
 		}
 		if (be.dim && dim != be.dim) {

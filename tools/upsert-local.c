@@ -196,17 +196,9 @@ static void take_point(const struct pl_rec *rec, const struct pl_jmember *vec)
 	    str_member(rec, "doc_sha256", &ssha, &r.sha, &r.shalen, 0) < 0 ||
 	    (has_model = str_member(rec, "model", &smodel, &model, &modellen, 0)) < 0)
 		return;
-	if (vec->type != PL_JARR) {
-		pl_input_reject(rec, "\"vector\" is not an array");
-		return;
-	}
-	dim = pl_vs_parse_floats(vec->val, vec->vallen, &v, &vcap, why, sizeof why);
+	dim = pl_vs_vector_member(vec, &v, &vcap, why, sizeof why);
 	if (dim < 0) {
-		pl_input_reject(rec, "\"vector\": %s", why);
-		return;
-	}
-	if (dim == 0 || dim > 65536) {
-		pl_input_reject(rec, "\"vector\" has %ld elements (want 1 to 65536)", dim);
+		pl_input_reject(rec, "%s", why);
 		return;
 	}
 	r.chunk = -1;
