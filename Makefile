@@ -7,7 +7,7 @@ MANDIR ?= $(PREFIX)/share/man
 CC ?= cc
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 
-PKGS = libcurl jansson yaml-0.1 hiredis openblas libcrypto
+PKGS = libcurl jansson yaml-0.1 hiredis openblas libcrypto libutf8proc
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 

@@ -3,7 +3,7 @@
 # Idempotent and quick when everything is present.
 set -eu
 PKGS="build-essential pkg-config libcurl4-openssl-dev libjansson-dev libyaml-dev
-libhiredis-dev libopenblas-dev libssl-dev bats bats-assert bats-support
+libhiredis-dev libopenblas-dev libssl-dev libutf8proc-dev bats bats-assert bats-support
 redis-server prometheus-pushgateway groff-base time ca-certificates git jq
 python3-faiss python3-numpy"
 # Node (peer benchmarks, the LangChain compatibility test) and Python (test

@@ -1,18 +1,27 @@
-/* The local runner: one process group per task attempt, one event loop that
- * waits for SIGCHLD, SIGINT and SIGTERM with sigtimedwait (the caller blocks
- * them; see pl_run), and a journal written and fsync'd line by line. */
+/* dagrun's scheduler. One poll loop: the executor's descriptors (child
+ * exits), a signalfd for SIGINT and SIGTERM, and the pipes of streamed
+ * inputs. The cost of an event is bounded by the number of tasks and of
+ * attempts in flight, never by the number of children a fan-out has had: a
+ * child that is done is 24 bytes and is not looked at again.
+ *
+ * Durability: every journal event is written at once (so it survives a kill
+ * -9 of dagrun) and fsync'd in groups, at most sync_every seconds later (so a
+ * power loss re-runs at most that much; see dagrun(1)). */
 #include <errno.h>
-#include <jansson.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <math.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,57 +31,101 @@
 #include "runner.h"
 #include "tmpl.h"
 
-enum { T_WAIT, T_RUN, T_BACKOFF, T_DONE };
+enum { S_WAIT, S_RUN, S_BACKOFF, S_DONE };
 
 struct trun;
 
-/* One process to run: a task, or one child of a fan-out task. */
+/* One fan-out child, for the whole run. */
+struct kid {
+	int64_t off;		/* each over a task: its lines' offset in that output;
+				 * else the index of its first item */
+	uint32_t len;		/* bytes of those lines, or its number of items */
+	uint8_t state, out, attempt, cached;
+	int32_t code;
+};
+
+/* An attempt in flight, or a task or child waiting to try again. */
 struct job {
 	struct trun *u;
-	long idx;		/* child number, or -1 for the task itself */
-	int state;
-	enum pl_outcome out;
-	int attempt, code, timed_out;
-	pid_t pid;
+	long kid;		/* -1: the task itself */
+	int state;		/* S_RUN or S_BACKOFF */
+	int attempt, timed_out, upstream_failed;
+	long xid;		/* the executor's handle */
 	double deadline, killat, next;
-	char *cmd;
-	struct pl_buf env;	/* NUL-separated KEY=VALUE */
-	char **items;		/* a child's items */
-	size_t nitems;
+	int cache;		/* store the output under key when it succeeds */
+	unsigned char key[32];
+	struct feed *feed;	/* its streamed standard input, or NULL */
+	size_t slot;		/* index in runner.jobs */
+};
+
+/* Standard input fed through a pipe from upstream outputs that are still
+ * being written (a fan-in over a running fan-out), in order. */
+struct feed {
+	int fd;			/* the pipe's write end, non-blocking */
+	struct trun **src;
+	size_t nsrc, cur;
+	int srcfd;
+	off_t off;
+	struct job *j;
+	int blocked;		/* the pipe was full: wait for POLLOUT */
 };
 
 struct trun {
 	const struct pl_task *t;
-	int state;		/* T_WAIT, T_RUN (running or fanning out), T_DONE */
+	int state;		/* S_WAIT, S_RUN, S_DONE */
 	enum pl_outcome out;
-	struct job job;		/* a task without each */
+	const char *why;	/* why it finished as it did, for the view */
 	char **outv;		/* values of t->outputs */
-	char **deps;		/* tasks waited for */
+	struct trun **deps;	/* tasks waited for */
 	size_t ndeps;
+	struct job *job;	/* a task without each: its attempt */
+	double t_start, t_end;	/* when it started and ended (0: not yet) */
+	int attempts;		/* a task without each: attempts started */
+	int before;		/* resume: it succeeded in an earlier attempt at the run */
+	uint8_t *kids_before;	/* resume: bit i for child i that succeeded before */
+	size_t nkids_before;	/* bits */
 	/* fan-out */
-	struct job **kids;
-	size_t nkids;
-	char **items;		/* items not yet given to a child */
+	struct kid *kids;
+	size_t nkids, capkids, nextkid, ndone, nok, nfailed, running, frontier;
+	char **items;		/* PL_EACH_LIST and PL_EACH_TMPL */
 	size_t nitems, nextitem;
 	long batch, par;
 	int ended;		/* no more items will come */
-	int before;		/* resume: succeeded in an earlier attempt at the run */
-	off_t offset;		/* PL_EACH_TASK: bytes of the upstream's output read */
-	struct pl_buf partial;	/* PL_EACH_TASK: an unfinished last line */
+	int outfd;		/* its output, assembled from its children's in item order */
+	off_t outsize;
+	/* PL_EACH_TASK: reading the upstream's output as it grows */
+	struct trun *up;
+	off_t offset, batchstart;
+	long lines;		/* complete lines since batchstart */
+	int up_attempt;		/* the upstream's attempt being read */
+	EVP_MD_CTX *seen;	/* SHA-256 of [0, offset) */
+	EVP_MD_CTX *given;	/* SHA-256 of [0, batchstart): what children were given */
+	EVP_MD_CTX *check;	/* a retried upstream's output, [0, checked) */
+	off_t checked;
+	int checking;
 };
 
 struct runner {
 	const struct pl_pipeline *p;
 	const struct pl_run_opts *o;
+	struct pl_executor *x;
 	struct trun *tr;	/* ntasks + 1: on_exit last */
 	size_t n;
-	int jfd, interrupted, failures, signo;
+	int jfd, sfd, efd, interrupted, failures, signo, dirty;
+	double last_sync, last_tick, t0, sync_every;
 	const char *status;
-	struct job *cur;	/* whose {{item}} templates are expanded for */
-	char **done;		/* resume: "task" and "task/N" that succeeded, sorted */
-	size_t ndone;
+	struct job **jobs;	/* in flight or backing off */
+	size_t njobs, capjobs, running;
+	struct feed **feeds;
+	size_t nfeeds;
+	const char *const *cur_items;	/* {{item}} of the child being expanded */
+	const size_t *cur_lens;
+	size_t cur_n;
+	int cur_child;
+	long fan_par;
 	char *err;
 	size_t errn;
+	int fatal;
 };
 
 static const char *const outcome_name[] = { "Succeeded", "Failed", "Skipped", "Errored",
@@ -85,9 +138,9 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void progress(struct runner *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void progress(struct runner *r, const char *fmt, ...)
+static void progress(struct runner *r, int detail, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void progress(struct runner *r, int detail, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
@@ -97,16 +150,51 @@ static void progress(struct runner *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	r->o->progress(r->o->ctx, line);
+	r->o->progress(r->o->ctx, detail, line);
 }
 
 static int fail(struct runner *r, const char *what, const char *path)
 {
 	snprintf(r->err, r->errn, "%s '%s': %s", what, path, strerror(errno));
+	r->fatal = 1;
 	return -1;
 }
 
-/* One event: {"ts":...,"event":...,<rest>} and a newline, then fsync. */
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t k = write(fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* fsync the journal if an event waits for it and it is time (or force). */
+static int sync_journal(struct runner *r, int force)
+{
+	double t;
+
+	if (!r->dirty)
+		return 0;
+	t = now();
+	if (!force && t - r->last_sync < r->sync_every)
+		return 0;
+	if (fdatasync(r->jfd) < 0) {
+		snprintf(r->err, r->errn, "cannot write the journal: %s", strerror(errno));
+		r->fatal = 1;
+		return -1;
+	}
+	r->dirty = 0;
+	r->last_sync = t;
+	return 0;
+}
+
+/* One event: {"ts":...,"event":...,<rest>} and a newline. */
 static int journal(struct runner *r, const char *event, const char *task, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static int journal(struct runner *r, const char *event, const char *task, const char *fmt, ...)
@@ -132,10 +220,15 @@ static int journal(struct runner *r, const char *event, const char *task, const 
 		pl_buf_adds(&b, tail);
 	}
 	pl_buf_adds(&b, "}\n");
-	if (write(r->jfd, b.p, b.n) != (ssize_t)b.n || fsync(r->jfd) < 0) {
+	if (write_all(r->jfd, b.p, b.n) < 0) {
 		snprintf(r->err, r->errn, "cannot write the journal: %s", strerror(errno));
+		r->fatal = 1;
 		rc = -1;
 	}
+	r->dirty = 1;
+	/* a reader that went away must not stop the run */
+	if (r->efd >= 0 && write_all(r->efd, b.p, b.n) < 0)
+		r->efd = -1;
 	pl_buf_free(&b);
 	return rc;
 }
@@ -151,6 +244,33 @@ static struct trun *find(struct runner *r, const char *name, size_t n)
 static void path_of(struct runner *r, const char *task, const char *ext, char *buf, size_t n)
 {
 	snprintf(buf, n, "%s/tasks/%s.%s", r->o->dir, task, ext);
+}
+
+static void job_name(const struct trun *u, long kid, char *buf, size_t n)
+{
+	if (kid < 0)
+		snprintf(buf, n, "%s", u->t->name);
+	else
+		snprintf(buf, n, "%s/%ld", u->t->name, kid);
+}
+
+static void job_path(struct runner *r, const struct trun *u, long kid, const char *ext,
+		     char *buf, size_t n)
+{
+	if (kid < 0)
+		path_of(r, u->t->name, ext, buf, n);
+	else
+		snprintf(buf, n, "%s/tasks/%s/%ld.%s", r->o->dir, u->t->name, kid, ext);
+}
+
+static int is_exit(struct runner *r, const struct trun *u)
+{
+	return u == &r->tr[r->p->ntasks];
+}
+
+static int fanning(const struct trun *u)
+{
+	return u->t->each.kind != PL_EACH_NONE;
 }
 
 /* --- templates ------------------------------------------------------------- */
@@ -193,7 +313,7 @@ static int lookup(void *ctx, const char *ref, size_t n, size_t col, struct pl_bu
 	case PL_TREF_STATUS:
 		if (!(u = find(r, t.a, t.alen)))
 			break;
-		pl_buf_adds(out, outcome_name[u->state == T_DONE ? u->out : PL_OUT_PENDING]);
+		pl_buf_adds(out, outcome_name[u->state == S_DONE ? u->out : PL_OUT_PENDING]);
 		return 0;
 	case PL_TREF_RUN_ID:
 		pl_buf_adds(out, r->o->id);
@@ -205,20 +325,19 @@ static int lookup(void *ctx, const char *ref, size_t n, size_t col, struct pl_bu
 		pl_buf_printf(out, "%d", r->failures);
 		return 0;
 	case PL_TREF_ITEM:
-		if (!r->cur || r->cur->idx < 0) {
+		if (!r->cur_child) {
 			snprintf(e->msg, sizeof e->msg, "'{{item}}' outside a task with 'each'");
 			return -1;
 		}
-		for (size_t i = 0; i < r->cur->nitems; i++) {
-			const char *it = r->cur->items[i];
+		for (size_t i = 0; i < r->cur_n; i++) {
 			if (i)
 				pl_buf_addc(out, '\n');
 			if (!t.alen) {
-				pl_buf_adds(out, it);
+				pl_buf_add(out, r->cur_items[i], r->cur_lens[i]);
 				continue;
 			}
 			char *f = pl_xstrndup(t.a, t.alen);
-			char *v = json_field(it, strlen(it), f);
+			char *v = json_field(r->cur_items[i], r->cur_lens[i], f);
 			pl_buf_adds(out, v);
 			free(v);
 			free(f);
@@ -229,25 +348,78 @@ static int lookup(void *ctx, const char *ref, size_t n, size_t col, struct pl_bu
 	return -1;
 }
 
-/* --- outputs --------------------------------------------------------------- */
+/* Whether a template refers to task d's outputs or status. */
+struct refscan {
+	const char *task;
+	int found;
+};
 
-static char *read_all(const char *path, size_t *len)
+static int scan_ref(void *ctx, const char *ref, size_t n, size_t col, struct pl_buf *out,
+		    struct pl_texpr_err *e)
 {
-	struct pl_buf b = PL_BUF_INIT;
-	char chunk[65536];
-	ssize_t k;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct refscan *s = ctx;
+	struct pl_tref t;
 
-	if (fd >= 0) {
-		while ((k = read(fd, chunk, sizeof chunk)) > 0)
-			pl_buf_add(&b, chunk, k);
-		close(fd);
-	}
-	pl_buf_cstr(&b);
-	*len = b.n;
-	return b.p ? b.p : pl_xstrdup("");
+	if (pl_tref_parse(ref, n, &t, e) == 0 &&
+	    (t.kind == PL_TREF_OUTPUT || t.kind == PL_TREF_STATUS) &&
+	    t.alen == strlen(s->task) && memcmp(t.a, s->task, t.alen) == 0)
+		s->found = 1;
+	return 0;
 }
 
+static int refers_to(const struct pl_task *t, const char *task)
+{
+	struct refscan s = { task, 0 };
+	struct pl_buf b = PL_BUF_INIT;
+	struct pl_texpr_err e;
+
+	if (t->run)
+		pl_tmpl_expand(t->run, scan_ref, &s, &b, &e);
+	if (t->when)
+		pl_tmpl_expand(t->when, scan_ref, &s, &b, &e);
+	for (size_t i = 0; i < t->env.n; i++)
+		pl_tmpl_expand(t->env.v[i].val, scan_ref, &s, &b, &e);
+	pl_buf_free(&b);
+	return s.found;
+}
+
+/* --- outputs --------------------------------------------------------------- */
+
+/* A file's contents mapped read-only (or an empty string). */
+struct map {
+	const char *p;
+	size_t n;
+	void *m;
+};
+
+static void map_file(const char *path, struct map *mp)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	mp->p = "";
+	mp->n = 0;
+	mp->m = NULL;
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && st.st_size > 0) {
+		void *m = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (m != MAP_FAILED) {
+			mp->m = m;
+			mp->p = m;
+			mp->n = st.st_size;
+		}
+	}
+	close(fd);
+}
+
+static void unmap_file(struct map *mp)
+{
+	if (mp->m)
+		munmap(mp->m, mp->n);
+}
+
+/* The field of the last line of s[0..n) that is a JSON object. */
 static char *json_field(const char *s, size_t n, const char *field)
 {
 	size_t end = n;
@@ -280,17 +452,21 @@ static char *json_field(const char *s, size_t n, const char *field)
 	return pl_xstrdup("");
 }
 
+/* The named outputs, from the task's output file mapped (of any size: only
+ * {lines: all} copies it). */
 static void compute_outputs(struct runner *r, struct trun *u)
 {
 	char path[4096];
-	size_t n, body;
-	char *s;
+	struct map m;
+	size_t body;
+	const char *s;
 
 	if (!u->t->noutputs)
 		return;
 	path_of(r, u->t->name, "out", path, sizeof path);
-	s = read_all(path, &n);
-	body = n > 0 && s[n - 1] == '\n' ? n - 1 : n;
+	map_file(path, &m);
+	s = m.p;
+	body = m.n > 0 && s[m.n - 1] == '\n' ? m.n - 1 : m.n;
 	u->outv = pl_xmalloc(u->t->noutputs * sizeof *u->outv);
 	for (size_t i = 0; i < u->t->noutputs; i++) {
 		const struct pl_output *o = &u->t->outputs[i];
@@ -313,25 +489,116 @@ static void compute_outputs(struct runner *r, struct trun *u)
 			u->outv[i] = pl_xstrndup(s, body);
 			break;
 		case PL_OUTPUT_COUNT:
-			for (size_t k = 0; k < n; k++)
-				lines += s[k] == '\n';
-			if (n && s[n - 1] != '\n')
+			for (const char *q = s; (q = memchr(q, '\n', m.n - (q - s))); q++)
+				lines++;
+			if (m.n && s[m.n - 1] != '\n')
 				lines++;
 			u->outv[i] = pl_xmalloc(32);
 			snprintf(u->outv[i], 32, "%zu", lines);
 			break;
 		}
 	}
-	free(s);
+	unmap_file(&m);
+}
+
+/* --- the cache ------------------------------------------------------------- */
+
+static const char *cache_dir(struct runner *r)
+{
+	return r->o->cache_dir ? r->o->cache_dir : ".plumb/cache";
+}
+
+static void cache_path(struct runner *r, const unsigned char key[32], char *buf, size_t n)
+{
+	char hex[65];
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", key[i]);
+	snprintf(buf, n, "%s/%.2s/%s", cache_dir(r), hex, hex);
+}
+
+static void hash_file(EVP_MD_CTX *c, const char *path)
+{
+	struct map m;
+	map_file(path, &m);
+	EVP_DigestUpdate(c, m.p, m.n);
+	unmap_file(&m);
+}
+
+/* Copy the file from to the file to (created, truncated). */
+static int copy_file(const char *from, const char *to)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+	struct stat st;
+	off_t left;
+
+	if (in < 0)
+		return -1;
+	if ((out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
+	    fstat(in, &st) < 0)
+		goto out;
+	for (left = st.st_size; left > 0;) {
+		ssize_t k = copy_file_range(in, NULL, out, NULL, left, 0);
+		if (k <= 0)
+			goto out;
+		left -= k;
+	}
+	rc = 0;
+out:
+	close(in);
+	if (out >= 0 && close(out) < 0)
+		rc = -1;
+	return rc;
+}
+
+/* The cache key of an attempt: what it runs, its environment and its input. */
+static void cache_key(const char *cmd, const char *const *env, const char *in, size_t inlen,
+		      const char *const *in_paths, size_t nin, unsigned char key[32])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned int n;
+
+	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	EVP_DigestUpdate(c, "plumb-dagrun-cache-v1", 22);
+	EVP_DigestUpdate(c, cmd, strlen(cmd) + 1);
+	for (size_t i = 0; env && env[i]; i++)
+		EVP_DigestUpdate(c, env[i], strlen(env[i]) + 1);
+	EVP_DigestUpdate(c, "\0stdin", 6);
+	EVP_DigestUpdate(c, in, inlen);
+	for (size_t i = 0; i < nin; i++)
+		hash_file(c, in_paths[i]);
+	EVP_DigestFinal_ex(c, key, &n);
+	EVP_MD_CTX_free(c);
+}
+
+/* Put out_path under key, atomically. Failure only loses the cache entry. */
+static void cache_store(struct runner *r, const unsigned char key[32], const char *out_path)
+{
+	char path[4200], tmp[4300], dir[4200], failed[4200];
+
+	cache_path(r, key, path, sizeof path);
+	snprintf(dir, sizeof dir, "%s", path);
+	*strrchr(dir, '/') = '\0';
+	if (pl_mkdir_p(dir, failed, sizeof failed) < 0)
+		return;
+	snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+	if (copy_file(out_path, tmp) < 0 || rename(tmp, path) < 0)
+		unlink(tmp);
 }
 
 /* --- scheduling ------------------------------------------------------------ */
 
 static int collect_dep(void *ctx, const char *task, size_t n, size_t col, struct pl_texpr_err *e)
 {
-	struct trun *u = ctx;
+	struct runner *r = ((void **)ctx)[0];
+	struct trun *u = ((void **)ctx)[1], *d = find(r, task, n);
+
+	if (!d)
+		return PL_OUT_SUCCEEDED;
+	for (size_t i = 0; i < u->ndeps; i++)
+		if (u->deps[i] == d)
+			return PL_OUT_SUCCEEDED;
 	u->deps = pl_xrealloc(u->deps, (u->ndeps + 1) * sizeof *u->deps);
-	u->deps[u->ndeps++] = pl_xstrndup(task, n);
+	u->deps[u->ndeps++] = d;
 	return PL_OUT_SUCCEEDED;
 }
 
@@ -342,56 +609,67 @@ static int outcome_of(void *ctx, const char *task, size_t n, size_t col, struct 
 		snprintf(e->msg, sizeof e->msg, "unknown task '%.*s'", (int)n, task);
 		return -1;
 	}
-	return u->state == T_DONE ? (int)u->out : PL_OUT_PENDING;
+	return u->state == S_DONE ? (int)u->out : PL_OUT_PENDING;
 }
 
-static int streams(const struct trun *u)
+/* The tasks whose output u reads on its standard input. */
+static size_t stdin_sources(struct runner *r, const struct trun *u, struct trun **src)
 {
-	return u->t->each.kind == PL_EACH_TASK;
+	const struct pl_task *t = u->t;
+	char **names = t->stdin_kind == PL_STDIN_LIST ? t->stdin_tasks : t->needs;
+	size_t n = t->stdin_kind == PL_STDIN_LIST ? t->nstdin : t->nneeds, k = 0;
+
+	if (t->stdin_kind == PL_STDIN_NONE || fanning(u))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		struct trun *d = find(r, names[i], strlen(names[i]));
+		if (d)
+			src[k++] = d;
+	}
+	return k;
+}
+
+/* Whether u may read d's output while d still runs: d is a fan-out whose
+ * output dagrun assembles in item order, and nothing about u needs d's end
+ * (its outcome, its outputs, a cache key over its whole output). */
+static int may_stream_from(struct runner *r, const struct trun *u, const struct trun *d)
+{
+	struct trun *src[64];
+	size_t n;
+
+	if (!fanning(d) || d->state != S_RUN || u->t->depends || u->t->cache == 1 ||
+	    is_exit(r, u) || fanning(u) || u->t->nneeds > 64)
+		return 0;
+	n = stdin_sources(r, u, src);
+	for (size_t i = 0; i < n; i++)
+		if (src[i] == d)
+			return !refers_to(u->t, d->t->name);
+	return 0;
 }
 
 /* Whether u may start: every task it waits for is done, except the one a
- * streaming fan-out reads, which need only have started. */
+ * fan-out streams over and the fan-outs it reads while they run. */
 static int deps_done(struct runner *r, struct trun *u)
 {
 	for (size_t i = 0; i < u->ndeps; i++) {
-		struct trun *d = find(r, u->deps[i], strlen(u->deps[i]));
-		if (!d || d->state == T_DONE)
+		struct trun *d = u->deps[i];
+		if (d->state == S_DONE)
 			continue;
-		/* a retry would write the upstream's output again: wait for it then */
-		if (streams(u) && strcmp(d->t->name, u->t->each.task) == 0 && d->state == T_RUN &&
-		    d->t->retry.limit == 0)
+		if (u->t->each.kind == PL_EACH_TASK && d == u->up && d->state == S_RUN)
+			continue;
+		if (may_stream_from(r, u, d))
 			continue;
 		return 0;
 	}
 	return 1;
 }
 
-static void job_name(const struct job *j, char *buf, size_t n)
-{
-	if (j->idx < 0)
-		snprintf(buf, n, "%s", j->u->t->name);
-	else
-		snprintf(buf, n, "%s/%ld", j->u->t->name, j->idx);
-}
-
-static void job_path(struct runner *r, const struct job *j, const char *ext, char *buf, size_t n)
-{
-	if (j->idx < 0)
-		path_of(r, j->u->t->name, ext, buf, n);
-	else
-		snprintf(buf, n, "%s/tasks/%s/%ld.%s", r->o->dir, j->u->t->name, j->idx, ext);
-}
-
-static int is_exit(struct runner *r, const struct trun *u)
-{
-	return u == &r->tr[r->p->ntasks];
-}
-
 static void finish(struct runner *r, struct trun *u, enum pl_outcome out, const char *why)
 {
-	u->state = T_DONE;
+	u->state = S_DONE;
 	u->out = out;
+	u->why = why;
+	u->t_end = now();
 	if ((out == PL_OUT_FAILED || out == PL_OUT_ERRORED) && !is_exit(r, u))
 		r->failures++;
 	if (out == PL_OUT_SUCCEEDED)
@@ -399,197 +677,440 @@ static void finish(struct runner *r, struct trun *u, enum pl_outcome out, const 
 	if (why) {
 		journal(r, "task_finished", u->t->name, "\"status\":\"%s\",\"reason\":\"%s\"",
 			outcome_name[out], why);
-		progress(r, "%s: %s (%s)", u->t->name, outcome_name[out], why);
+		progress(r, 0, "%s: %s (%s)", u->t->name, outcome_name[out], why);
 	}
 }
 
-/* The stdin of j: a child's items, or /dev/null, one upstream output file, or
- * several joined into tasks/NAME.in. Returns an fd, or -1 with errno set. */
-static int open_stdin(struct runner *r, struct job *j)
+static void add_job(struct runner *r, struct job *j)
 {
-	const struct pl_task *t = j->u->t;
-	char **src = t->stdin_kind == PL_STDIN_LIST ? t->stdin_tasks : t->needs;
-	size_t nsrc = t->stdin_kind == PL_STDIN_LIST ? t->nstdin : t->nneeds;
-	char path[4096], in[4096];
-	int fd;
+	if (r->njobs == r->capjobs) {
+		r->capjobs = r->capjobs ? 2 * r->capjobs : 16;
+		r->jobs = pl_xrealloc(r->jobs, r->capjobs * sizeof *r->jobs);
+	}
+	j->slot = r->njobs;
+	r->jobs[r->njobs++] = j;
+}
 
-	if (j->idx >= 0) {
-		struct pl_buf b = PL_BUF_INIT;
-		for (size_t i = 0; i < j->nitems; i++) {
-			pl_buf_adds(&b, j->items[i]);
-			pl_buf_addc(&b, '\n');
+static void drop_job(struct runner *r, struct job *j)
+{
+	struct job *last = r->jobs[--r->njobs];
+	r->jobs[j->slot] = last;
+	last->slot = j->slot;
+	if (j->u->job == j)
+		j->u->job = NULL;
+	free(j);
+}
+
+/* --- streamed standard input ---------------------------------------------- */
+
+static void feed_close(struct runner *r, struct feed *f)
+{
+	for (size_t i = 0; i < r->nfeeds; i++)
+		if (r->feeds[i] == f) {
+			r->feeds[i] = r->feeds[--r->nfeeds];
+			break;
 		}
-		job_path(r, j, "in", in, sizeof in);
-		fd = open(in, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd >= 0 && b.n && write(fd, b.p, b.n) != (ssize_t)b.n) {
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->srcfd >= 0)
+		close(f->srcfd);
+	if (f->j)
+		f->j->feed = NULL;
+	free(f->src);
+	free(f);
+}
+
+/* Copy what the sources have that the reader has not had yet. */
+static void feed_pump(struct runner *r, struct feed *f)
+{
+	char path[4096];
+
+	f->blocked = 0;
+	while (f->cur < f->nsrc) {
+		struct trun *d = f->src[f->cur];
+		int done = d->state == S_DONE;
+		if (done && d->out != PL_OUT_SUCCEEDED) {
+			/* its reader must not succeed on part of it */
+			struct job *j = f->j;
+			feed_close(r, f);
+			if (j && j->state == S_RUN) {
+				j->upstream_failed = 1;
+				r->x->signal(r->x, j->xid, SIGTERM);
+				j->killat = now() + r->o->kill_grace;
+			}
+			return;
+		}
+		off_t avail;
+		struct stat st;
+		if (f->srcfd < 0) {
+			path_of(r, d->t->name, "out", path, sizeof path);
+			f->srcfd = open(path, O_RDONLY | O_CLOEXEC);
+			if (f->srcfd < 0) {
+				if (!done)
+					return;
+				f->cur++;	/* no output at all: nothing to read */
+				continue;
+			}
+		}
+		avail = fanning(d) && !done ? d->outsize :
+			fstat(f->srcfd, &st) == 0 ? st.st_size : 0;
+		while (f->off < avail) {
+			ssize_t k = sendfile(f->fd, f->srcfd, &f->off, avail - f->off);
+			if (k < 0 && errno == EAGAIN) {
+				f->blocked = 1;
+				return;
+			}
+			if (k <= 0) {	/* the reader is gone (EPIPE): stop feeding it */
+				feed_close(r, f);
+				return;
+			}
+		}
+		if (!done)
+			return;
+		close(f->srcfd);
+		f->srcfd = -1;
+		f->off = 0;
+		f->cur++;
+	}
+	feed_close(r, f);	/* end of input */
+}
+
+/* --- starting attempts ----------------------------------------------------- */
+
+/* The items of child k of u, for its input and {{item}}: pointers into buf
+ * (filled here for lines of an upstream) or into u->items. */
+static size_t kid_items(struct runner *r, struct trun *u, const struct kid *k, struct pl_buf *buf,
+			const char ***items, size_t **lens)
+{
+	size_t n = 0;
+	const struct pl_each *ea = &u->t->each;
+
+	*items = NULL;
+	*lens = NULL;
+	if (ea->kind == PL_EACH_TASK) {
+		char path[4096];
+		int fd;
+		path_of(r, u->up->t->name, "out", path, sizeof path);
+		pl_buf_reserve(buf, k->len + 1);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+			ssize_t got = pread(fd, buf->p, k->len, k->off);
+			buf->n = got > 0 ? (size_t)got : 0;
 			close(fd);
-			fd = -1;
 		}
-		pl_buf_free(&b);
-		if (fd >= 0)
-			lseek(fd, 0, SEEK_SET);
-		return fd;
+		size_t cap = 8;
+		*items = pl_xmalloc(cap * sizeof **items);
+		*lens = pl_xmalloc(cap * sizeof **lens);
+		for (size_t b = 0; b < buf->n;) {
+			const char *nl = memchr(buf->p + b, '\n', buf->n - b);
+			size_t e = nl ? (size_t)(nl - buf->p) : buf->n;
+			if (n == cap) {
+				cap *= 2;
+				*items = pl_xrealloc(*items, cap * sizeof **items);
+				*lens = pl_xrealloc(*lens, cap * sizeof **lens);
+			}
+			(*items)[n] = buf->p + b;
+			(*lens)[n++] = e - b;
+			b = e + 1;
+		}
+		return n;
 	}
-	if (t->stdin_kind == PL_STDIN_NONE || nsrc == 0)
-		return open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (nsrc == 1) {
-		path_of(r, src[0], "out", path, sizeof path);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		return fd < 0 && errno == ENOENT ? open("/dev/null", O_RDONLY | O_CLOEXEC) : fd;
+	n = k->len;
+	*items = pl_xmalloc((n + 1) * sizeof **items);
+	*lens = pl_xmalloc((n + 1) * sizeof **lens);
+	if (ea->kind == PL_EACH_RANGE) {
+		pl_buf_reserve(buf, n * 24 + 1);	/* the numbers live in buf */
+		for (size_t i = 0; i < n; i++) {
+			long v = ea->from + (k->off + (long)i) * ea->step;
+			(*items)[i] = buf->p + 24 * i;
+			(*lens)[i] = snprintf(buf->p + 24 * i, 24, "%ld", v);
+		}
+		return n;
 	}
-	path_of(r, t->name, "in", in, sizeof in);
-	if ((fd = open(in, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+	for (size_t i = 0; i < n; i++) {
+		(*items)[i] = u->items[k->off + i];
+		(*lens)[i] = strlen(u->items[k->off + i]);
+	}
+	return n;
+}
+
+/* Expand the command and environment of an attempt of u (child kid). */
+static int expand(struct runner *r, struct trun *u, const char *name, struct pl_buf *cmd,
+		  struct pl_buf *env)
+{
+	struct pl_texpr_err e = { 0 };
+
+	if (pl_tmpl_expand(u->t->run ? u->t->run : "true", lookup, r, cmd, &e) < 0) {
+		progress(r, 0, "%s: run: %s", name, e.msg);
 		return -1;
-	for (size_t i = 0; i < nsrc; i++) {
-		size_t n;
-		path_of(r, src[i], "out", path, sizeof path);
-		char *s = read_all(path, &n);
-		if (n && write(fd, s, n) != (ssize_t)n) {
-			free(s);
-			close(fd);
+	}
+	for (size_t i = 0; i < u->t->env.n; i++) {
+		pl_buf_adds(env, u->t->env.v[i].key);
+		pl_buf_addc(env, '=');
+		if (pl_tmpl_expand(u->t->env.v[i].val, lookup, r, env, &e) < 0) {
+			progress(r, 0, "%s: env: %s", name, e.msg);
 			return -1;
 		}
-		free(s);
+		pl_buf_addc(env, '\0');
 	}
-	lseek(fd, 0, SEEK_SET);
-	return fd;
-}
-
-static int start(struct runner *r, struct job *j)
-{
-	char out[4096], log[4096], name[300];
-	int ifd, ofd, lfd;
-	pid_t pid;
-
-	job_name(j, name, sizeof name);
-	job_path(r, j, "out", out, sizeof out);
-	job_path(r, j, "log", log, sizeof log);
-	if ((ifd = open_stdin(r, j)) < 0)
-		return fail(r, "cannot open the input of", name);
-	if ((ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
-	    (lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0)
-		return fail(r, "cannot create", ofd < 0 ? out : log);
-	j->attempt++;
-	pid = fork();
-	if (pid < 0)
-		return fail(r, "cannot fork for", name);
-	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		setpgid(0, 0);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);	/* dagrun killed: resume runs it again */
-		dup2(ifd, 0);
-		dup2(ofd, 1);
-		dup2(lfd, 2);
-		for (size_t k = 0; k < j->env.n; k += strlen(j->env.p + k) + 1)
-			putenv(j->env.p + k);
-		setenv("PLUMB_RUN_ID", r->o->id, 1);
-		execl("/bin/sh", "sh", "-c", j->cmd, (char *)NULL);
-		_exit(127);
-	}
-	setpgid(pid, pid);
-	close(ifd);
-	close(ofd);
-	close(lfd);
-	if (j->idx < 0 ? journal(r, "task_started", j->u->t->name, "\"attempt\":%d,\"pid\":%ld",
-				 j->attempt, (long)pid) :
-	    journal(r, "task_started", j->u->t->name, "\"child\":%ld,\"attempt\":%d,\"pid\":%ld",
-		    j->idx, j->attempt, (long)pid)) {
-		kill(-pid, SIGKILL);
-		return -1;
-	}
-	j->pid = pid;
-	j->state = T_RUN;
-	j->timed_out = 0;
-	j->deadline = j->u->t->timeout > 0 ? now() + j->u->t->timeout : 0;
-	j->killat = 0;
-	if (j->attempt == 1)
-		progress(r, "%s: started", name);
-	else
-		progress(r, "%s: started (attempt %d)", name, j->attempt);
 	return 0;
 }
 
-/* Expand j's command and environment. Returns 0, or -1 after a message. */
-static int expand_job(struct runner *r, struct job *j)
+/* Start (or retry) the attempt j. Returns 1 when it ran, 0 when it was
+ * settled without running (a cache hit, a template error), -1 on a fatal
+ * error. */
+static int start(struct runner *r, struct job *j)
 {
-	struct pl_buf b = PL_BUF_INIT;
-	struct pl_texpr_err e = { 0 };
-	char name[300];
-	int rc = -1;
+	struct trun *u = j->u;
+	struct kid *k = j->kid >= 0 ? &u->kids[j->kid] : NULL;
+	char name[300], out[4096], log[4096], in[4096], num[64];
+	struct pl_buf cmd = PL_BUF_INIT, envb = PL_BUF_INIT, ib = PL_BUF_INIT, kin = PL_BUF_INIT;
+	const char *envv[64 + 4];
+	const char **items = NULL;
+	size_t *lens = NULL, nitems = 0, nenv = 0;
+	struct trun *src[64];
+	const char *srcpaths[64];
+	char srcbuf[64][4096];
+	size_t nsrc = 0;
+	int in_fd = -1, rc = -1, streamed = 0;
 
-	job_name(j, name, sizeof name);
-	r->cur = j;
-	if (pl_tmpl_expand(j->u->t->run ? j->u->t->run : "true", lookup, r, &b, &e) < 0) {
-		progress(r, "%s: run: %s", name, e.msg);
+	job_name(u, j->kid, name, sizeof name);
+	job_path(r, u, j->kid, "out", out, sizeof out);
+	job_path(r, u, j->kid, "log", log, sizeof log);
+	if (k) {
+		nitems = kid_items(r, u, k, &ib, &items, &lens);
+		r->cur_items = items;
+		r->cur_lens = lens;
+		r->cur_n = nitems;
+		r->cur_child = 1;
+	}
+	int bad = expand(r, u, name, &cmd, &envb) < 0;
+	r->cur_child = 0;
+	if (bad) {
+		rc = 0;
+		if (k) {
+			k->state = S_DONE;
+			k->out = PL_OUT_ERRORED;
+		} else {
+			drop_job(r, j);
+			finish(r, u, PL_OUT_ERRORED, "bad template");
+		}
+		goto settled;
+	}
+	for (size_t p = 0; p < envb.n && nenv < 64; p += strlen(envb.p + p) + 1)
+		envv[nenv++] = envb.p + p;
+	size_t nuser = nenv;	/* the task's own: what a cache key covers */
+	char runid[600], task[400], child[64];
+	snprintf(runid, sizeof runid, "PLUMB_RUN_ID=%s", r->o->id);
+	snprintf(task, sizeof task, "PLUMB_TASK=%s", u->t->name);
+	envv[nenv++] = runid;
+	envv[nenv++] = task;
+	if (k) {
+		snprintf(child, sizeof child, "PLUMB_CHILD=%ld", j->kid);
+		envv[nenv++] = child;
+	}
+	envv[nenv] = NULL;
+
+	/* standard input: a child's items through a pipe that holds them all
+	 * (no file to create: most of a short child's cost is the file system's),
+	 * or a file when they are more than a pipe holds */
+	if (k) {
+		for (size_t i = 0; i < nitems; i++) {
+			pl_buf_add(&kin, items[i], lens[i]);
+			pl_buf_addc(&kin, '\n');
+		}
+		int pfd[2];
+		if (kin.n <= 65536 && pipe2(pfd, O_CLOEXEC) == 0) {
+			if (fcntl(pfd[1], F_GETPIPE_SZ) >= (int)kin.n &&
+			    write_all(pfd[1], kin.p, kin.n) == 0) {
+				in_fd = pfd[0];
+			} else {
+				close(pfd[0]);
+			}
+			close(pfd[1]);
+		}
+		if (in_fd < 0) {
+			job_path(r, u, j->kid, "in", in, sizeof in);
+			in_fd = open(in, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			if (in_fd < 0 || write_all(in_fd, kin.p, kin.n) < 0) {
+				fail(r, "cannot write", in);
+				goto out;
+			}
+			lseek(in_fd, 0, SEEK_SET);
+		}
+	} else {
+		size_t n = stdin_sources(r, u, src);
+		for (size_t i = 0; i < n; i++) {
+			path_of(r, src[i]->t->name, "out", srcbuf[i], sizeof srcbuf[i]);
+			srcpaths[i] = srcbuf[i];
+			streamed |= src[i]->state != S_DONE;
+		}
+		nsrc = n;
+		if (streamed || n > 1) {
+			/* several outputs, or one still growing: through a pipe */
+			int pfd[2];
+			if (pipe2(pfd, O_CLOEXEC) < 0) {
+				fail(r, "cannot make a pipe for", name);
+				goto out;
+			}
+			fcntl(pfd[1], F_SETFL, O_NONBLOCK);
+			struct feed *f = calloc(1, sizeof *f);
+			f->fd = pfd[1];
+			f->srcfd = -1;
+			f->src = pl_xmalloc(n * sizeof *f->src);
+			memcpy(f->src, src, n * sizeof *src);
+			f->nsrc = n;
+			f->j = j;
+			j->feed = f;
+			r->feeds = pl_xrealloc(r->feeds, (r->nfeeds + 1) * sizeof *r->feeds);
+			r->feeds[r->nfeeds++] = f;
+			in_fd = pfd[0];
+		} else if (n == 1) {
+			in_fd = open(srcpaths[0], O_RDONLY | O_CLOEXEC);
+		}
+	}
+
+	/* the cache: the same command, environment and input succeeded before */
+	if (u->t->cache == 1 && !streamed) {
+		char cpath[4200];
+		const char *saved = envv[nuser];
+		envv[nuser] = NULL;
+		cache_key(pl_buf_cstr(&cmd), envv, kin.p ? kin.p : "", kin.n, srcpaths, nsrc, j->key);
+		envv[nuser] = saved;
+		j->cache = 1;
+		cache_path(r, j->key, cpath, sizeof cpath);
+		if (access(cpath, R_OK) == 0 && copy_file(cpath, out) == 0) {
+			if (in_fd >= 0)
+				close(in_fd);
+			in_fd = -1;
+			j->attempt++;
+			num[0] = '\0';
+			if (k)
+				snprintf(num, sizeof num, "\"child\":%ld,", j->kid);
+			if (journal(r, "task_finished", u->t->name,
+				    "%s\"status\":\"Succeeded\",\"exit\":0,\"attempt\":%d,\"cached\":true",
+				    num, j->attempt) < 0)
+				goto out;
+			progress(r, k != NULL, "%s: Succeeded (cached)", name);
+			rc = 0;
+			if (k) {
+				k->state = S_DONE;
+				k->out = PL_OUT_SUCCEEDED;
+				k->cached = 1;
+				k->attempt = j->attempt;
+			} else {
+				drop_job(r, j);
+				finish(r, u, PL_OUT_SUCCEEDED, NULL);
+			}
+			goto settled;
+		}
+	}
+
+	j->attempt++;
+	if (!k)
+		u->attempts = j->attempt;
+	struct pl_xspec s = { u->t, name, j->kid, j->attempt, pl_buf_cstr(&cmd), envv, in_fd,
+			      out, log, j };
+	in_fd = -1;	/* the executor's now */
+	if (r->x->start(r->x, &s, &j->xid, r->err, r->errn) < 0) {
+		r->fatal = 1;
 		goto out;
 	}
-	j->cmd = pl_xstrdup(pl_buf_cstr(&b));
-	for (size_t i = 0; i < j->u->t->env.n; i++) {
-		pl_buf_adds(&j->env, j->u->t->env.v[i].key);
-		pl_buf_addc(&j->env, '=');
-		if (pl_tmpl_expand(j->u->t->env.v[i].val, lookup, r, &j->env, &e) < 0) {
-			progress(r, "%s: env: %s", name, e.msg);
-			goto out;
-		}
-		pl_buf_addc(&j->env, '\0');
+	if (k ? journal(r, "task_started", u->t->name, "\"child\":%ld,\"attempt\":%d,\"pid\":%ld",
+			j->kid, j->attempt, j->xid) :
+	    journal(r, "task_started", u->t->name, "\"attempt\":%d,\"pid\":%ld", j->attempt,
+		    j->xid)) {
+		r->x->signal(r->x, j->xid, SIGKILL);
+		goto out;
 	}
-	rc = 0;
+	j->state = S_RUN;
+	j->timed_out = 0;
+	j->deadline = u->t->timeout > 0 ? now() + u->t->timeout : 0;
+	j->killat = 0;
+	r->running++;
+	if (k) {
+		k->state = S_RUN;
+		k->attempt = j->attempt;
+		u->running++;
+	}
+	if (j->attempt == 1)
+		progress(r, k != NULL, "%s: started", name);
+	else
+		progress(r, k != NULL, "%s: started (attempt %d)", name, j->attempt);
+	rc = 1;
+	goto out;
+settled:
+	if (k) {
+		u->ndone++;
+		u->nok += k->out == PL_OUT_SUCCEEDED;
+		u->nfailed += k->out != PL_OUT_SUCCEEDED;
+		if (j->feed)
+			feed_close(r, j->feed);
+		drop_job(r, j);
+	}
 out:
-	r->cur = NULL;
-	pl_buf_free(&b);
-	return rc;
+	if (in_fd >= 0)
+		close(in_fd);
+	free(items);
+	free(lens);
+	pl_buf_free(&ib);
+	pl_buf_free(&kin);
+	pl_buf_free(&cmd);
+	pl_buf_free(&envb);
+	return r->fatal ? -1 : rc;
 }
 
-/* A number or a template of params, such as batch and parallelism. */
-static long count_of(struct runner *r, const char *s, long def)
-{
-	struct pl_buf b = PL_BUF_INIT;
-	struct pl_texpr_err e;
-	long v = def;
-
-	if (s && pl_tmpl_expand(s, lookup, r, &b, &e) == 0)
-		v = strtol(pl_buf_cstr(&b), NULL, 10);
-	pl_buf_free(&b);
-	return v > 0 ? v : def;
-}
+/* --- fan-out --------------------------------------------------------------- */
 
 static void add_item(struct trun *u, char *it)
 {
-	u->items = pl_xrealloc(u->items, (u->nitems + 1) * sizeof *u->items);
+	if ((u->nitems & (u->nitems - 1)) == 0 || u->nitems == 0)
+		u->items = pl_xrealloc(u->items, (u->nitems ? 2 * u->nitems : 1) * sizeof *u->items);
 	u->items[u->nitems++] = it;
 }
 
-/* The items of a fan-out that are known at its start. Returns 0, or -1 after a
- * message when a template does not give a JSON array. */
-static int static_items(struct runner *r, struct trun *u)
+static struct kid *new_kid(struct trun *u)
+{
+	if (u->nkids == u->capkids) {
+		u->capkids = u->capkids ? 2 * u->capkids : 64;
+		u->kids = pl_xrealloc(u->kids, u->capkids * sizeof *u->kids);
+	}
+	struct kid *k = &u->kids[u->nkids++];
+	memset(k, 0, sizeof *k);
+	return k;
+}
+
+static int kid_before(const struct trun *u, size_t i)
+{
+	return i < u->nkids_before && (u->kids_before[i / 8] >> (i % 8) & 1);
+}
+
+/* The items of a fan-out that are known at its start, as children. Returns
+ * 0, or -1 after a message when a template does not give a JSON array. */
+static int static_kids(struct runner *r, struct trun *u)
 {
 	const struct pl_each *ea = &u->t->each;
 	struct pl_buf b = PL_BUF_INIT;
 	struct pl_texpr_err e = { 0 };
 	json_error_t je;
+	size_t total = 0;
 	json_t *a;
 
 	switch (ea->kind) {
 	case PL_EACH_LIST:
 		for (size_t i = 0; i < ea->nitems; i++)
 			add_item(u, pl_xstrdup(ea->items[i]));
+		total = u->nitems;
 		break;
 	case PL_EACH_RANGE:
-		for (long v = ea->from; ea->step > 0 ? v < ea->to : v > ea->to; v += ea->step) {
-			char *it = pl_xmalloc(24);
-			snprintf(it, 24, "%ld", v);
-			add_item(u, it);
-		}
+		if (ea->step > 0 && ea->to > ea->from)
+			total = (ea->to - ea->from + ea->step - 1) / ea->step;
+		else if (ea->step < 0 && ea->to < ea->from)
+			total = (ea->from - ea->to - ea->step - 1) / -ea->step;
 		break;
 	case PL_EACH_TMPL:
 		if (pl_tmpl_expand(ea->tmpl, lookup, r, &b, &e) < 0 ||
 		    !(a = json_loads(pl_buf_cstr(&b), JSON_DECODE_ANY, &je)) || !json_is_array(a)) {
-			progress(r, "%s: each: not a JSON array: %s", u->t->name, pl_buf_cstr(&b));
+			progress(r, 0, "%s: each: not a JSON array: %s", u->t->name, pl_buf_cstr(&b));
 			pl_buf_free(&b);
 			return -1;
 		}
@@ -598,35 +1119,295 @@ static int static_items(struct runner *r, struct trun *u)
 			add_item(u, json_is_string(v) ? pl_xstrdup(json_string_value(v)) :
 				 json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY));
 		}
+		total = u->nitems;
 		json_decref(a);
 		pl_buf_free(&b);
 		break;
 	default:
-		break;
+		return 0;
 	}
-	if (ea->kind != PL_EACH_TASK)
-		u->ended = 1;
+	for (size_t i = 0; i < total; i += u->batch) {
+		struct kid *k = new_kid(u);
+		k->off = i;
+		k->len = total - i < (size_t)u->batch ? total - i : (size_t)u->batch;
+	}
+	u->ended = 1;
 	return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
+/* A child of the lines [batchstart, end) of the upstream's output. */
+static void line_kid(struct trun *u, off_t end)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	struct kid *k = new_kid(u);
+	k->off = u->batchstart;
+	k->len = end - u->batchstart;
+	u->batchstart = end;
+	u->lines = 0;
+	EVP_MD_CTX_copy_ex(u->given, u->seen);
 }
 
-/* Whether the journal of the run being resumed says name succeeded. */
-static int done_before(struct runner *r, const char *name)
+/* Read what the upstream of a streaming fan-out wrote since last time. A
+ * retried upstream writes its output again: children already given lines
+ * keep them if the new attempt writes the same bytes first, and the fan-out
+ * fails if it does not. */
+static void read_stream(struct runner *r, struct trun *u)
 {
-	return r->ndone && bsearch(&name, r->done, r->ndone, sizeof *r->done, cmp_str);
+	struct trun *up = u->up;
+	int done = up->state == S_DONE;	/* before reading: nothing comes after */
+	char path[4096], chunk[65536];
+	ssize_t k;
+	int fd;
+
+	if (up->attempts != u->up_attempt) {
+		/* a new attempt (it may even have ended by now): check it against
+		 * what children were given */
+		u->up_attempt = up->attempts;
+		if (u->batchstart > 0) {
+			u->checking = 1;
+			u->checked = 0;
+			EVP_DigestInit_ex(u->check, EVP_sha256(), NULL);
+		}
+		u->offset = u->batchstart;
+		u->lines = 0;
+		EVP_MD_CTX_copy_ex(u->seen, u->given);
+	}
+	path_of(r, up->t->name, "out", path, sizeof path);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		goto end;
+	if (u->checking) {
+		while (u->checked < u->batchstart &&
+		       (k = pread(fd, chunk, u->batchstart - u->checked < (off_t)sizeof chunk ?
+				  (size_t)(u->batchstart - u->checked) : sizeof chunk,
+				  u->checked)) > 0) {
+			EVP_DigestUpdate(u->check, chunk, k);
+			u->checked += k;
+		}
+		if (u->checked < u->batchstart) {
+			close(fd);
+			if (done) {
+				u->checking = 2;	/* shorter than what was given */
+				u->ended = 1;
+			}
+			return;
+		}
+		unsigned char a[32], b[32];
+		unsigned int n;
+		EVP_MD_CTX *g = EVP_MD_CTX_new();
+		EVP_MD_CTX_copy_ex(g, u->given);
+		EVP_DigestFinal_ex(g, a, &n);
+		EVP_MD_CTX_free(g);
+		EVP_DigestFinal_ex(u->check, b, &n);
+		if (memcmp(a, b, 32) != 0) {
+			close(fd);
+			u->checking = 2;
+			u->ended = 1;
+			return;
+		}
+		u->checking = 0;
+	}
+	while ((k = pread(fd, chunk, sizeof chunk, u->offset)) > 0) {
+		ssize_t last = 0;
+		for (ssize_t i = 0; i < k; i++) {
+			if (chunk[i] != '\n')
+				continue;
+			if (++u->lines == u->batch) {
+				EVP_DigestUpdate(u->seen, chunk + last, i + 1 - last);
+				last = i + 1;
+				line_kid(u, u->offset + i + 1);
+			}
+		}
+		EVP_DigestUpdate(u->seen, chunk + last, k - last);
+		u->offset += k;
+	}
+	close(fd);
+end:
+	if (done) {
+		/* the last lines, and a last line without a newline */
+		if (up->out == PL_OUT_SUCCEEDED && u->offset > u->batchstart)
+			line_kid(u, u->offset);
+		u->ended = 1;
+	}
 }
 
-/* Resume: what succeeded before, from the journal; and the process groups
- * of tasks that were running when dagrun died, which are ended now. */
+/* Append the outputs of children that are done, in item order. */
+static int assemble(struct runner *r, struct trun *u)
+{
+	char path[4096];
+	struct stat st;
+
+	while (u->frontier < u->nkids && u->kids[u->frontier].state == S_DONE) {
+		struct kid *k = &u->kids[u->frontier];
+		if (k->out == PL_OUT_SUCCEEDED) {
+			job_path(r, u, u->frontier, "out", path, sizeof path);
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd >= 0 && fstat(fd, &st) == 0) {
+				off_t left = st.st_size;
+				while (left > 0) {
+					ssize_t n = copy_file_range(fd, NULL, u->outfd, NULL, left, 0);
+					if (n <= 0) {
+						close(fd);
+						path_of(r, u->t->name, "out", path, sizeof path);
+						return fail(r, "cannot write", path);
+					}
+					left -= n;
+					u->outsize += n;
+				}
+			}
+			if (fd >= 0)
+				close(fd);
+		}
+		u->frontier++;
+	}
+	return 0;
+}
+
+/* The fan-out's end, when every child is done. */
+static int fan_done(struct runner *r, struct trun *u)
+{
+	/* a fan-out over no items has nothing that failed: it succeeds */
+	double need = u->nkids == 0 ? 0 : u->t->min_success < 0 ? u->nkids :
+		u->t->min_success_fraction ? ceil(u->t->min_success * u->nkids - 1e-9) :
+		u->t->min_success;
+	const char *why = NULL;
+	enum pl_outcome out = PL_OUT_SUCCEEDED;
+
+	if (u->checking == 2) {
+		out = PL_OUT_FAILED;
+		why = "its upstream's retry wrote other lines than the children were given";
+	} else if (r->interrupted || u->nok < need || (u->up && u->up->out != PL_OUT_SUCCEEDED)) {
+		out = PL_OUT_FAILED;
+	}
+	if (close(u->outfd) < 0) {
+		char path[4096];
+		path_of(r, u->t->name, "out", path, sizeof path);
+		return fail(r, "cannot write", path);
+	}
+	u->outfd = -1;
+	if (journal(r, "task_finished", u->t->name,
+		    "\"status\":\"%s\",\"children\":%zu,\"succeeded\":%zu", outcome_name[out],
+		    u->nkids, u->nok) < 0)
+		return -1;
+	if (why)
+		progress(r, 0, "%s: %s (%s)", u->t->name, outcome_name[out], why);
+	else
+		progress(r, 0, "%s: %s (%zu of %zu children succeeded)", u->t->name,
+			 outcome_name[out], u->nok, u->nkids);
+	finish(r, u, out, NULL);
+	return 0;
+}
+
+/* --- outcomes -------------------------------------------------------------- */
+
+static int retryable(const struct pl_retry *rt, int code, int signalled)
+{
+	if (rt->on != PL_RETRY_TRANSIENT)
+		return 1;
+	return signalled || code == 75 || code == 69;
+}
+
+static int reaped(struct runner *r, struct job *j, const struct pl_xdone *d)
+{
+	struct trun *u = j->u;
+	struct kid *k = j->kid >= 0 ? &u->kids[j->kid] : NULL;
+	const struct pl_retry *rt = &u->t->retry;
+	int sig = d->signaled || j->timed_out;
+	char name[300], child[40] = "", out[4096];
+	double wait = 0;
+
+	job_name(u, j->kid, name, sizeof name);
+	if (k)
+		snprintf(child, sizeof child, "\"child\":%ld,", j->kid);
+	r->running--;
+	if (k)
+		u->running--;
+	if (d->code == 0 && !j->timed_out && !j->upstream_failed) {
+		if (journal(r, "task_finished", u->t->name,
+			    "%s\"status\":\"Succeeded\",\"exit\":0,\"attempt\":%d", child,
+			    j->attempt) < 0)
+			return -1;
+		progress(r, k != NULL, "%s: Succeeded", name);
+		if (j->cache) {
+			job_path(r, u, j->kid, "out", out, sizeof out);
+			cache_store(r, j->key, out);
+		}
+		if (k) {
+			k->state = S_DONE;
+			k->out = PL_OUT_SUCCEEDED;
+			u->ndone++;
+			u->nok++;
+			drop_job(r, j);
+		} else {
+			drop_job(r, j);
+			finish(r, u, PL_OUT_SUCCEEDED, NULL);
+		}
+		return 0;
+	}
+	int again = !r->interrupted && !j->upstream_failed && j->attempt <= rt->limit &&
+		retryable(rt, d->code, sig);
+	if (again) {
+		wait = rt->backoff * pow(rt->factor, j->attempt - 1);
+		if (rt->max > 0 && wait > rt->max)
+			wait = rt->max;
+	}
+	if (journal(r, "task_finished", u->t->name,
+		    "%s\"status\":\"Failed\",\"exit\":%d,\"attempt\":%d%s%s%s%s%s", child, d->code,
+		    j->attempt, j->timed_out ? ",\"timeout\":true" : "",
+		    again ? ",\"retry\":true" : "", d->reason[0] ? ",\"reason\":\"" : "",
+		    d->reason, d->reason[0] ? "\"" : "") < 0)
+		return -1;
+	if (j->upstream_failed)
+		progress(r, 0, "%s: Failed (an upstream task it was reading failed)", name);
+	else
+		progress(r, 0, "%s: Failed (%s %d%s)%s", name,
+			 d->signaled && !j->timed_out ? "signal" : "exit",
+			 d->signaled && !j->timed_out ? d->code - 128 : d->code,
+			 j->timed_out ? ", timed out" : "", again ? ", retrying" : "");
+	if (j->feed)
+		feed_close(r, j->feed);
+	if (again) {
+		j->state = S_BACKOFF;
+		j->next = now() + wait;
+		if (k)
+			k->state = S_BACKOFF;
+		return 0;
+	}
+	if (k) {
+		k->state = S_DONE;
+		k->out = PL_OUT_FAILED;
+		k->code = d->code;
+		u->ndone++;
+		u->nfailed++;
+		drop_job(r, j);
+	} else {
+		drop_job(r, j);
+		finish(r, u, PL_OUT_FAILED, NULL);
+	}
+	return 0;
+}
+
+/* --- resume ---------------------------------------------------------------- */
+
+static void set_before(struct trun *u, size_t i)
+{
+	if (i >= u->nkids_before) {
+		size_t bits = (i + 64) & ~(size_t)63;
+		u->kids_before = pl_xrealloc(u->kids_before, bits / 8);
+		memset(u->kids_before + u->nkids_before / 8, 0, (bits - u->nkids_before) / 8);
+		u->nkids_before = bits;
+	}
+	u->kids_before[i / 8] |= 1 << (i % 8);
+}
+
+/* What succeeded before, from the journal; and the process groups of tasks
+ * that were running when dagrun died, which are ended now. */
 static int read_journal(struct runner *r)
 {
-	char path[4096], *line = NULL, **run = NULL;
-	size_t cap = 0, nrun = 0;
-	long *runpid = NULL;
+	char path[4096], *line = NULL;
+	size_t cap = 0, nrun = 0, caprun = 0;
+	struct running_then {
+		struct trun *u;
+		long child, pid;
+	} *run = NULL;
 	FILE *f;
 
 	snprintf(path, sizeof path, "%s/journal.jsonl", r->o->dir);
@@ -637,29 +1418,33 @@ static int read_journal(struct runner *r)
 		const char *ev = json_string_value(json_object_get(j, "event"));
 		const char *task = json_string_value(json_object_get(j, "task"));
 		const char *st = json_string_value(json_object_get(j, "status"));
-		json_t *child = json_object_get(j, "child");
+		json_t *cj = json_object_get(j, "child");
+		long child = cj ? (long)json_integer_value(cj) : -1;
 		long pid = json_integer_value(json_object_get(j, "pid"));
-		char name[4200];
-		if (!ev || !task)
+		struct trun *u;
+		if (!ev || !task || !(u = find(r, task, strlen(task))))
 			goto next;
-		if (child)
-			snprintf(name, sizeof name, "%s/%lld", task,
-				 (long long)json_integer_value(child));
-		else
-			snprintf(name, sizeof name, "%s", task);
 		if (strcmp(ev, "task_started") == 0 && pid > 1) {
-			run = pl_xrealloc(run, (nrun + 1) * sizeof *run);
-			runpid = pl_xrealloc(runpid, (nrun + 1) * sizeof *runpid);
-			run[nrun] = pl_xstrdup(name);
-			runpid[nrun++] = pid;
+			if (nrun == caprun) {
+				caprun = caprun ? 2 * caprun : 16;
+				run = pl_xrealloc(run, caprun * sizeof *run);
+			}
+			run[nrun].u = u;
+			run[nrun].child = child;
+			run[nrun++].pid = pid;
 		} else if (strcmp(ev, "task_finished") == 0) {
-			for (size_t i = 0; i < nrun; i++)
-				if (runpid[i] && strcmp(run[i], name) == 0)
-					runpid[i] = 0;
-		}
-		if (st && strcmp(ev, "task_finished") == 0 && strcmp(st, "Succeeded") == 0) {
-			r->done = pl_xrealloc(r->done, (r->ndone + 1) * sizeof *r->done);
-			r->done[r->ndone++] = pl_xstrdup(name);
+			/* most recent first: that is where a finished one usually is */
+			for (size_t i = nrun; i-- > 0;)
+				if (run[i].u == u && run[i].child == child) {
+					run[i] = run[--nrun];
+					break;
+				}
+			if (st && strcmp(st, "Succeeded") == 0) {
+				if (child >= 0)
+					set_before(u, child);
+				else
+					u->before = 1;
+			}
 		}
 next:
 		json_decref(j);
@@ -667,29 +1452,25 @@ next:
 	free(line);
 	fclose(f);
 	/* started and never finished: the process groups dagrun left behind */
-	for (size_t i = 0; i < nrun; i++) {
-		if (runpid[i])
-			kill(-runpid[i], SIGKILL);
-		free(run[i]);
-	}
+	for (size_t i = 0; i < nrun; i++)
+		kill(-run[i].pid, SIGKILL);
 	free(run);
-	free(runpid);
-	if (r->ndone)
-		qsort(r->done, r->ndone, sizeof *r->done, cmp_str);
 	return 0;
 }
 
+/* --- the loop -------------------------------------------------------------- */
+
 /* Decide what a task whose dependencies are done does: skip, error, or run.
- * Returns -1 on a journal error, else 0. */
+ * Returns -1 on a fatal error, else 0. */
 static int prepare(struct runner *r, struct trun *u)
 {
 	struct pl_buf b = PL_BUF_INIT;
 	struct pl_texpr_err e = { 0 };
 	int ok = 1;
 
-	if (!is_exit(r, u) && done_before(r, u->t->name)) {
-		u->before = 1;
-		progress(r, "%s: Succeeded before", u->t->name);
+	u->t_start = now();
+	if (!is_exit(r, u) && u->before) {
+		progress(r, 0, "%s: Succeeded before", u->t->name);
 		finish(r, u, PL_OUT_SUCCEEDED, NULL);
 		return 0;
 	}
@@ -700,8 +1481,8 @@ static int prepare(struct runner *r, struct trun *u)
 		}
 	} else {
 		for (size_t i = 0; i < u->ndeps; i++) {
-			struct trun *d = find(r, u->deps[i], strlen(u->deps[i]));
-			if (d && d->state == T_DONE && d->out != PL_OUT_SUCCEEDED)
+			struct trun *d = u->deps[i];
+			if (d->state == S_DONE && d->out != PL_OUT_SUCCEEDED)
 				ok = 0;
 		}
 	}
@@ -714,7 +1495,7 @@ static int prepare(struct runner *r, struct trun *u)
 		int yes;
 		if (pl_tmpl_expand(u->t->when, lookup, r, &b, &e) < 0 ||
 		    pl_when_eval(pl_buf_cstr(&b), 0, &yes, &e) < 0) {
-			progress(r, "%s: when: %s", u->t->name, e.msg);
+			progress(r, 0, "%s: when: %s", u->t->name, e.msg);
 			pl_buf_free(&b);
 			finish(r, u, PL_OUT_ERRORED, "bad when");
 			return 0;
@@ -725,381 +1506,353 @@ static int prepare(struct runner *r, struct trun *u)
 			return 0;
 		}
 	}
-	if (u->t->each.kind != PL_EACH_NONE) {
+	if (fanning(u)) {
 		char path[4096], failed[4096];
 		snprintf(path, sizeof path, "%s/tasks/%s", r->o->dir, u->t->name);
 		if (pl_mkdir_p(path, failed, sizeof failed) < 0)
 			return fail(r, "cannot create", failed);
-		u->batch = count_of(r, u->t->batch, 1);
-		u->par = count_of(r, u->t->parallelism, 0);
-		if (static_items(r, u) < 0) {
+		path_of(r, u->t->name, "out", path, sizeof path);
+		if ((u->outfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+			return fail(r, "cannot create", path);
+		u->batch = 1;
+		if (u->t->batch) {
+			struct pl_buf nb = PL_BUF_INIT;
+			if (pl_tmpl_expand(u->t->batch, lookup, r, &nb, &e) == 0 &&
+			    strtol(pl_buf_cstr(&nb), NULL, 10) > 0)
+				u->batch = strtol(pl_buf_cstr(&nb), NULL, 10);
+			pl_buf_free(&nb);
+		}
+		u->par = r->fan_par;
+		if (u->t->parallelism) {
+			struct pl_buf nb = PL_BUF_INIT;
+			if (pl_tmpl_expand(u->t->parallelism, lookup, r, &nb, &e) == 0 &&
+			    strtol(pl_buf_cstr(&nb), NULL, 10) > 0)
+				u->par = strtol(pl_buf_cstr(&nb), NULL, 10);
+			pl_buf_free(&nb);
+		} else if (r->p->parallelism > 0) {
+			u->par = r->p->parallelism;
+		}
+		if (static_kids(r, u) < 0) {
+			close(u->outfd);
+			u->outfd = -1;
 			finish(r, u, PL_OUT_ERRORED, "bad each");
 			return 0;
 		}
-		u->state = T_RUN;
-		progress(r, "%s: fanning out", u->t->name);
+		u->state = S_RUN;
+		progress(r, 0, "%s: fanning out", u->t->name);
 		return journal(r, "task_started", u->t->name, "\"fanout\":true");
 	}
-	u->job.u = u;
-	u->job.idx = -1;
-	if (expand_job(r, &u->job) < 0) {
-		finish(r, u, PL_OUT_ERRORED, "bad template");
+	u->state = S_RUN;
+	struct job *j = calloc(1, sizeof *j);
+	j->u = u;
+	j->kid = -1;
+	u->job = j;
+	add_job(r, j);
+	return start(r, j) < 0 ? -1 : 0;
+}
+
+/* Whether one more attempt of u may start now. */
+static int room(struct runner *r, struct trun *u)
+{
+	if (r->p->parallelism > 0 && (long)r->running >= r->p->parallelism)
 		return 0;
-	}
-	u->state = T_RUN;
-	return start(r, &u->job);
+	return !fanning(u) || u->par <= 0 || (long)u->running < u->par;
 }
 
-static int retryable(const struct pl_retry *rt, int code, int signalled)
+/* Start what a running fan-out may start now. */
+static int fan_step(struct runner *r, struct trun *u)
 {
-	if (rt->on != PL_RETRY_TRANSIENT)
-		return 1;
-	return signalled || code == 75 || code == 69;
-}
-
-static int reaped(struct runner *r, struct job *j, int status)
-{
-	int sig = WIFSIGNALED(status);
-	const struct pl_retry *rt = &j->u->t->retry;
-	char name[300], child[40] = "";
-	double wait = 0;
-
-	job_name(j, name, sizeof name);
-	if (j->idx >= 0)
-		snprintf(child, sizeof child, "\"child\":%ld,", j->idx);
-	j->code = sig ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-	j->pid = 0;
-	if (j->timed_out)
-		sig = 1;
-	if (j->code == 0 && !j->timed_out) {
-		if (journal(r, "task_finished", j->u->t->name,
-			    "%s\"status\":\"Succeeded\",\"exit\":0,\"attempt\":%d", child,
-			    j->attempt) < 0)
+	if (u->up && !u->ended)
+		read_stream(r, u);
+	while (!r->interrupted && u->nextkid < u->nkids) {
+		size_t i = u->nextkid;
+		struct kid *k = &u->kids[i];
+		char name[300];
+		/* a streamed child's items are the same only if its upstream was kept */
+		if ((!u->up || u->up->before) && kid_before(u, i)) {
+			u->nextkid++;
+			k->state = S_DONE;
+			k->out = PL_OUT_SUCCEEDED;
+			u->ndone++;
+			u->nok++;
+			job_name(u, i, name, sizeof name);
+			progress(r, 1, "%s: Succeeded before", name);
+			continue;
+		}
+		if (!room(r, u))
+			break;
+		u->nextkid++;
+		struct job *j = calloc(1, sizeof *j);
+		j->u = u;
+		j->kid = i;
+		add_job(r, j);
+		if (start(r, j) < 0)
 			return -1;
-		progress(r, "%s: Succeeded", name);
-		j->state = T_DONE;
-		j->out = PL_OUT_SUCCEEDED;
-		if (j->idx < 0)
-			finish(r, j->u, PL_OUT_SUCCEEDED, NULL);
-		return 0;
 	}
-	int again = !r->interrupted && j->attempt <= rt->limit && retryable(rt, j->code, sig);
-	if (again) {
-		wait = rt->backoff * pow(rt->factor, j->attempt - 1);
-		if (rt->max > 0 && wait > rt->max)
-			wait = rt->max;
-	}
-	if (journal(r, "task_finished", j->u->t->name,
-		    "%s\"status\":\"Failed\",\"exit\":%d,\"attempt\":%d%s%s", child, j->code,
-		    j->attempt, j->timed_out ? ",\"timeout\":true" : "",
-		    again ? ",\"retry\":true" : "") < 0)
+	if (assemble(r, u) < 0)
 		return -1;
-	progress(r, "%s: Failed (%s %d%s)%s", name, sig && !j->timed_out ? "signal" : "exit",
-		 sig && !j->timed_out ? j->code - 128 : j->code, j->timed_out ? ", timed out" : "",
-		 again ? ", retrying" : "");
-	if (again) {
-		j->state = T_BACKOFF;
-		j->next = now() + wait;
-	} else {
-		j->state = T_DONE;
-		j->out = PL_OUT_FAILED;
-		if (j->idx < 0)
-			finish(r, j->u, PL_OUT_FAILED, NULL);
+	if (u->ended && u->nextkid == u->nkids && u->ndone == u->nkids && !u->running)
+		return fan_done(r, u);
+	if (r->interrupted && !u->running) {
+		/* children never started will not be */
+		u->nkids = u->nextkid;
+		u->ended = 1;
+		if (u->ndone == u->nkids)
+			return fan_done(r, u);
 	}
 	return 0;
-}
-
-/* Every job, in a fixed order: fn returns -1 to stop. */
-#define EACH_JOB(r, j, body) do { \
-	for (size_t i_ = 0; i_ <= (r)->p->ntasks; i_++) { \
-		struct trun *u_ = &(r)->tr[i_]; \
-		if (!u_->t) \
-			continue; \
-		if (u_->t->each.kind == PL_EACH_NONE) { \
-			struct job *j = &u_->job; \
-			if (j->u) { body } \
-		} else { \
-			for (size_t k_ = 0; k_ < u_->nkids; k_++) { \
-				struct job *j = u_->kids[k_]; \
-				body \
-			} \
-		} \
-	} \
-} while (0)
-
-static int running(struct runner *r)
-{
-	int k = 0;
-	EACH_JOB(r, j, k += j->state == T_RUN;);
-	return k;
 }
 
 static void stop_all(struct runner *r)
 {
 	double t = now();
-	EACH_JOB(r, j, if (j->state == T_RUN && !j->killat) {
-		kill(-j->pid, SIGTERM);
-		j->killat = t + r->o->kill_grace;
-	});
-}
-
-/* Wait for a signal or the next deadline, then reap and enforce timeouts. */
-static int wait_events(struct runner *r, double poll)
-{
-	double t = now(), next = t + poll;
-	struct timespec ts;
-	sigset_t set;
-	siginfo_t si;
-	int st, sig, rc = 0;
-	pid_t pid;
-
-	EACH_JOB(r, j, {
-		if (j->state == T_RUN && j->deadline && !j->timed_out && j->deadline < next)
-			next = j->deadline;
-		if (j->state == T_RUN && j->killat && j->killat < next)
-			next = j->killat;
-		if (j->state == T_BACKOFF && j->next < next)
-			next = j->next;
-	});
-	if (next > t) {
-		double d = next - t;
-		ts.tv_sec = (time_t)d;
-		ts.tv_nsec = (long)((d - ts.tv_sec) * 1e9);
-		sigemptyset(&set);
-		sigaddset(&set, SIGCHLD);
-		sigaddset(&set, SIGINT);
-		sigaddset(&set, SIGTERM);
-		sig = sigtimedwait(&set, &si, &ts);
-		if ((sig == SIGINT || sig == SIGTERM) && !r->interrupted) {
-			r->interrupted = r->signo = sig;
-			progress(r, "interrupted: stopping");
-			stop_all(r);
-		}
-	}
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-		EACH_JOB(r, j, if (j->state == T_RUN && j->pid == pid && reaped(r, j, st) < 0)
-			rc = -1;);
-	t = now();
-	EACH_JOB(r, j, if (j->state == T_RUN) {
-		if (j->deadline && !j->timed_out && t >= j->deadline) {
-			j->timed_out = 1;
-			kill(-j->pid, SIGTERM);
+	for (size_t i = 0; i < r->njobs; i++) {
+		struct job *j = r->jobs[i];
+		if (j->state == S_RUN && !j->killat) {
+			r->x->signal(r->x, j->xid, SIGTERM);
 			j->killat = t + r->o->kill_grace;
-		} else if (j->killat && t >= j->killat) {
-			kill(-j->pid, SIGKILL);
-			j->killat = t + 3600;
 		}
-	});
-	return rc;
+	}
 }
 
-/* Read what the upstream of a streaming fan-out wrote since last time. */
-static void read_stream(struct runner *r, struct trun *u)
+/* Backing-off attempts that are due, or that an interrupt cancels. */
+static int retry_due(struct runner *r)
 {
-	struct trun *up = find(r, u->t->each.task, strlen(u->t->each.task));
-	int done = up->state == T_DONE;	/* before reading: nothing comes after */
-	char path[4096], chunk[65536];
-	ssize_t k;
-	int fd;
+	double t = now();
 
-	path_of(r, up->t->name, "out", path, sizeof path);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
-		while ((k = pread(fd, chunk, sizeof chunk, u->offset)) > 0) {
-			u->offset += k;
-			for (ssize_t i = 0; i < k; i++) {
-				if (chunk[i] != '\n') {
-					pl_buf_addc(&u->partial, chunk[i]);
-					continue;
-				}
-				add_item(u, pl_xstrndup(u->partial.p ? u->partial.p : "",
-							u->partial.n));
-				u->partial.n = 0;
+	for (size_t i = 0; i < r->njobs; i++) {
+		struct job *j = r->jobs[i];
+		struct trun *u = j->u;
+		if (j->state != S_BACKOFF)
+			continue;
+		if (r->interrupted) {
+			if (j->kid >= 0) {
+				u->kids[j->kid].state = S_DONE;
+				u->kids[j->kid].out = PL_OUT_FAILED;
+				u->ndone++;
+				u->nfailed++;
+				drop_job(r, j);
+			} else {
+				drop_job(r, j);
+				finish(r, u, PL_OUT_FAILED, "interrupted");
 			}
+			i--;
+			continue;
 		}
-		close(fd);
-	}
-	if (done) {
-		if (up->out == PL_OUT_SUCCEEDED && u->partial.n)
-			add_item(u, pl_xstrndup(u->partial.p, u->partial.n));
-		u->partial.n = 0;
-		u->ended = 1;
-	}
-}
-
-/* Make children of the items there are; finish the task when all are done. */
-static int fan_out(struct runner *r, struct trun *u)
-{
-	struct trun *up = streams(u) ? find(r, u->t->each.task, strlen(u->t->each.task)) : NULL;
-	size_t ok = 0, done = 0;
-
-	if (streams(u) && !u->ended)
-		read_stream(r, u);
-	while (!r->interrupted && u->nitems - u->nextitem >= (u->ended ? 1 : (size_t)u->batch)) {
-		struct job *j = calloc(1, sizeof *j);
-		size_t n = u->nitems - u->nextitem;
-		j->u = u;
-		j->idx = u->nkids;
-		j->nitems = n < (size_t)u->batch ? n : (size_t)u->batch;
-		j->items = pl_xmalloc(j->nitems * sizeof *j->items);
-		memcpy(j->items, u->items + u->nextitem, j->nitems * sizeof *j->items);
-		u->nextitem += j->nitems;
-		u->kids = pl_xrealloc(u->kids, (u->nkids + 1) * sizeof *u->kids);
-		u->kids[u->nkids++] = j;
-		char name[300];
-		job_name(j, name, sizeof name);
-		/* a streamed child's items are the same only if its upstream was kept */
-		if ((!up || up->before) && done_before(r, name)) {
-			j->state = T_DONE;
-			j->out = PL_OUT_SUCCEEDED;
-			progress(r, "%s: Succeeded before", name);
-		} else if (expand_job(r, j) < 0) {
-			j->state = T_DONE;
-			j->out = PL_OUT_ERRORED;
+		if (t >= j->next && room(r, u)) {
+			size_t before = r->njobs;
+			if (start(r, j) < 0)
+				return -1;
+			if (r->njobs < before)
+				i--;	/* settled without running: dropped from jobs */
 		}
 	}
-	for (size_t i = 0; i < u->nkids; i++) {
-		done += u->kids[i]->state == T_DONE;
-		ok += u->kids[i]->state == T_DONE && u->kids[i]->out == PL_OUT_SUCCEEDED;
-	}
-	if (!(u->ended || r->interrupted) || done < u->nkids)
-		return 0;
-	/* fan-in: the task's output is its children's, in item order */
-	char path[4096], kid[4096];
-	path_of(r, u->t->name, "out", path, sizeof path);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return fail(r, "cannot create", path);
-	for (size_t i = 0; i < u->nkids; i++) {
-		size_t n;
-		job_path(r, u->kids[i], "out", kid, sizeof kid);
-		char *s = read_all(kid, &n);
-		if (n && write(fd, s, n) != (ssize_t)n) {
-			free(s);
-			close(fd);
-			return fail(r, "cannot write", path);
-		}
-		free(s);
-	}
-	if (close(fd) < 0)
-		return fail(r, "cannot write", path);
-	/* a fan-out over no items has nothing that failed: it succeeds */
-	double need = u->nkids == 0 ? 0 : u->t->min_success < 0 ? u->nkids :
-		u->t->min_success_fraction ? ceil(u->t->min_success * u->nkids - 1e-9) :
-		u->t->min_success;
-	enum pl_outcome out = ok >= need && !r->interrupted &&
-		(!up || up->out == PL_OUT_SUCCEEDED) ? PL_OUT_SUCCEEDED : PL_OUT_FAILED;
-	if (journal(r, "task_finished", u->t->name,
-		    "\"status\":\"%s\",\"children\":%zu,\"succeeded\":%zu", outcome_name[out],
-		    u->nkids, ok) < 0)
-		return -1;
-	progress(r, "%s: %s (%zu of %zu children succeeded)", u->t->name, outcome_name[out], ok,
-		 u->nkids);
-	finish(r, u, out, NULL);
 	return 0;
 }
 
-/* Whether a job of u may start under the pipeline's and u's parallelism. */
-static int room(struct runner *r, struct trun *u, int *total)
+static void view(struct runner *r, size_t beg, size_t end, int final)
 {
-	if (r->p->parallelism > 0 && *total >= r->p->parallelism)
-		return 0;
-	if (u->par > 0) {
-		long k = 0;
-		for (size_t i = 0; i < u->nkids; i++)
-			k += u->kids[i]->state == T_RUN;
-		if (k >= u->par)
-			return 0;
+	struct pl_task_view *v = pl_xmalloc((end - beg + 1) * sizeof *v);
+	struct pl_run_view rv = { v, end - beg, now() - r->t0, final };
+	static const char *const stname[] = { "Waiting", "Running", "Running", "" };
+
+	for (size_t i = beg; i < end; i++) {
+		struct trun *u = &r->tr[i];
+		struct pl_task_view *w = &v[i - beg];
+		w->name = u->t->name;
+		w->state = u->state == S_DONE ? outcome_name[u->out] : stname[u->state];
+		w->fanout = fanning(u);
+		if (w->fanout) {
+			w->total = u->ended ? (long)u->nkids : -1;
+			w->done = u->ndone;
+			w->ok = u->nok;
+			w->failed = u->nfailed;
+			w->running = u->running;
+		} else {
+			w->total = 1;
+			w->done = u->state == S_DONE && u->out != PL_OUT_SKIPPED;
+			w->ok = u->state == S_DONE && u->out == PL_OUT_SUCCEEDED;
+			w->failed = u->state == S_DONE && (u->out == PL_OUT_FAILED ||
+							    u->out == PL_OUT_ERRORED);
+			w->running = u->job && u->job->state == S_RUN;
+		}
+		w->elapsed = !u->t_start ? 0 : (u->t_end ? u->t_end : now()) - u->t_start;
 	}
-	return 1;
+	r->o->tick(r->o->ctx, &rv);
+	free(v);
+}
+
+/* Wait for an event or the next deadline, then handle what came. */
+static int wait_events(struct runner *r, double poll_s)
+{
+	double t = now(), next = t + poll_s;
+	struct pollfd pf[512];
+	struct pl_xdone d[64];
+	int n = 0, nx, k;
+
+	for (size_t i = 0; i < r->njobs; i++) {
+		struct job *j = r->jobs[i];
+		if (j->state == S_RUN && j->deadline && !j->timed_out && j->deadline < next)
+			next = j->deadline;
+		if (j->state == S_RUN && j->killat && j->killat < next)
+			next = j->killat;
+		if (j->state == S_BACKOFF && j->next < next)
+			next = j->next;
+	}
+	if (r->dirty && r->last_sync + r->sync_every < next)
+		next = r->last_sync + r->sync_every;
+	pf[n].fd = r->sfd;
+	pf[n++].events = POLLIN;
+	nx = r->x->fds(r->x, pf + n, 8);
+	n += nx;
+	for (size_t i = 0; i < r->nfeeds && n < (int)(sizeof pf / sizeof *pf); i++)
+		if (r->feeds[i]->blocked) {
+			pf[n].fd = r->feeds[i]->fd;
+			pf[n++].events = POLLOUT;
+		}
+	int ms = next > t ? (int)ceil((next - t) * 1000) : 0;
+	if (poll(pf, n, ms) < 0 && errno != EINTR) {
+		snprintf(r->err, r->errn, "poll: %s", strerror(errno));
+		r->fatal = 1;
+		return -1;
+	}
+	if (pf[0].revents & POLLIN) {
+		struct signalfd_siginfo si;
+		while (read(r->sfd, &si, sizeof si) == sizeof si)
+			if (!r->interrupted) {
+				r->interrupted = r->signo = si.ssi_signo;
+				progress(r, 0, "interrupted: stopping");
+				stop_all(r);
+			}
+	}
+	do {
+		k = r->x->reap(r->x, d, 64);
+		for (int i = 0; i < k; i++)
+			if (reaped(r, d[i].token, &d[i]) < 0)
+				return -1;
+	} while (k == 64);
+	t = now();
+	for (size_t i = 0; i < r->njobs; i++) {
+		struct job *j = r->jobs[i];
+		if (j->state != S_RUN)
+			continue;
+		if (j->deadline && !j->timed_out && t >= j->deadline) {
+			j->timed_out = 1;
+			r->x->signal(r->x, j->xid, SIGTERM);
+			j->killat = t + r->o->kill_grace;
+		} else if (j->killat && t >= j->killat) {
+			r->x->signal(r->x, j->xid, SIGKILL);
+			j->killat = t + 3600;
+		}
+	}
+	return sync_journal(r, 0);
 }
 
 /* Run tasks [beg, end): the tasks, or on_exit alone. */
 static int loop(struct runner *r, size_t beg, size_t end)
 {
 	for (;;) {
-		int pending = 0, streaming = 0, total = running(r);
+		int pending = 0, streaming = 0;
 		for (size_t i = beg; i < end; i++) {
 			struct trun *u = &r->tr[i];
-			if (u->state == T_DONE)
+			if (u->state == S_DONE)
 				continue;
 			pending = 1;
-			if (u->state == T_WAIT && !r->interrupted && deps_done(r, u) &&
-			    room(r, u, &total)) {
-				if (prepare(r, u) < 0)
+			if (u->state == S_WAIT && !r->interrupted && deps_done(r, u) && room(r, u) &&
+			    prepare(r, u) < 0)
+				return -1;
+			if (u->state == S_RUN && fanning(u)) {
+				if (fan_step(r, u) < 0)
 					return -1;
-				total = running(r);
-			}
-			if (u->state == T_RUN && u->t->each.kind != PL_EACH_NONE) {
-				if (fan_out(r, u) < 0)
-					return -1;
-				streaming |= u->state == T_RUN && !u->ended;
-				for (size_t k = 0; k < u->nkids; k++) {
-					struct job *j = u->kids[k];
-					if ((j->state == T_BACKOFF || j->state == T_WAIT) &&
-					    r->interrupted) {
-						j->state = T_DONE;
-						j->out = PL_OUT_FAILED;
-					}
-					if (r->interrupted || !room(r, u, &total))
-						continue;
-					if ((j->state == T_WAIT && !j->attempt) ||
-					    (j->state == T_BACKOFF && now() >= j->next)) {
-						if (start(r, j) < 0)
-							return -1;
-						total++;
-					}
-				}
-				if (u->state == T_RUN && fan_out(r, u) < 0)
-					return -1;
-			} else if (u->state == T_RUN && u->job.state == T_BACKOFF) {
-				if (r->interrupted)
-					finish(r, u, PL_OUT_FAILED, "interrupted");
-				else if (now() >= u->job.next && room(r, u, &total)) {
-					if (start(r, &u->job) < 0)
-						return -1;
-					total++;
-				}
+				streaming |= u->state == S_RUN && u->up && !u->ended;
 			}
 		}
-		if (!pending || (r->interrupted && !running(r)))
+		if (retry_due(r) < 0)
+			return -1;
+		for (size_t i = r->nfeeds; i-- > 0;)
+			if (i < r->nfeeds)
+				feed_pump(r, r->feeds[i]);
+		if (r->o->tick && now() - r->last_tick >= 0.25) {
+			r->last_tick = now();
+			view(r, beg, end, 0);
+		}
+		if (!pending)
 			return 0;
-		if (wait_events(r, streaming ? 0.01 : 1) < 0)
+		if (r->interrupted && !r->running) {
+			int left = 0;
+			for (size_t i = beg; i < end; i++)
+				left |= r->tr[i].state == S_RUN && fanning(&r->tr[i]);
+			if (!left)
+				return 0;
+			continue;
+		}
+		double poll_s = streaming ? 0.01 : r->o->tick ? 0.25 : 1;
+		if (wait_events(r, poll_s) < 0)
 			return -1;
 	}
 }
 
 int pl_run(const struct pl_pipeline *p, const struct pl_run_opts *o, char *err, size_t errn)
 {
-	struct runner r = { .p = p, .o = o, .n = p->ntasks + 1, .jfd = -1, .err = err,
-			    .errn = errn };
+	struct runner r = { .p = p, .o = o, .n = p->ntasks + 1, .jfd = -1, .sfd = -1,
+			    .err = err, .errn = errn };
 	char path[4096], failed[4096];
+	struct pl_executor *own = NULL;
+	sigset_t set;
 	int rc = -1;
 
+	r.t0 = now();
+	r.efd = o->events_fd;
+	r.sync_every = o->sync_every > 0 ? o->sync_every : 0.05;
+	r.fan_par = o->fanout_parallelism > 0 ? o->fanout_parallelism :
+		sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 2;
 	snprintf(path, sizeof path, "%s/tasks", o->dir);
 	if (pl_mkdir_p(path, failed, sizeof failed) < 0)
 		return fail(&r, "cannot create", failed);
 	snprintf(path, sizeof path, "%s/journal.jsonl", o->dir);
 	if ((r.jfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0)
 		return fail(&r, "cannot create", path);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if ((r.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+		fail(&r, "signalfd for", "SIGINT and SIGTERM");
+		goto out;
+	}
+	if (!(r.x = o->executor)) {
+		if (!(r.x = own = pl_exec_local_new(err, errn)))
+			goto out;
+	}
 	snprintf(path, sizeof path, "%s/pid", o->dir);
 	FILE *pf = fopen(path, "w");
 	if (!pf || fprintf(pf, "%ld\n", (long)getpid()) < 0 || fclose(pf) != 0) {
 		fail(&r, "cannot write", path);
 		goto out;
 	}
-	r.tr = pl_xmalloc(r.n * sizeof *r.tr);
-	memset(r.tr, 0, r.n * sizeof *r.tr);
+	r.tr = calloc(r.n, sizeof *r.tr);
+	for (size_t i = 0; i < p->ntasks; i++) {
+		r.tr[i].t = &p->tasks[i];
+		r.tr[i].outfd = -1;
+	}
 	for (size_t i = 0; i < p->ntasks; i++) {
 		struct trun *u = &r.tr[i];
 		struct pl_texpr_err e;
+		void *ctx[2] = { &r, u };
 		int yes;
-		u->t = &p->tasks[i];
 		for (size_t j = 0; j < u->t->nneeds; j++)
-			collect_dep(u, u->t->needs[j], strlen(u->t->needs[j]), 0, &e);
-		if (u->t->each.kind == PL_EACH_TASK)
-			collect_dep(u, u->t->each.task, strlen(u->t->each.task), 0, &e);
+			collect_dep(ctx, u->t->needs[j], strlen(u->t->needs[j]), 0, &e);
+		if (u->t->each.kind == PL_EACH_TASK) {
+			collect_dep(ctx, u->t->each.task, strlen(u->t->each.task), 0, &e);
+			u->up = find(&r, u->t->each.task, strlen(u->t->each.task));
+			u->seen = EVP_MD_CTX_new();
+			u->given = EVP_MD_CTX_new();
+			u->check = EVP_MD_CTX_new();
+			EVP_DigestInit_ex(u->seen, EVP_sha256(), NULL);
+			EVP_DigestInit_ex(u->given, EVP_sha256(), NULL);
+			u->up_attempt = 0;
+		}
 		if (u->t->depends)
-			pl_depends_eval(u->t->depends, collect_dep, u, &yes, &e);
+			pl_depends_eval(u->t->depends, collect_dep, ctx, &yes, &e);
 	}
 	if (o->resume && read_journal(&r) < 0)
 		goto out;
@@ -1108,59 +1861,71 @@ int pl_run(const struct pl_pipeline *p, const struct pl_run_opts *o, char *err, 
 		pl_json_put_str(&b, o->id, strlen(o->id));
 		pl_buf_adds(&b, ",\"pipeline\":");
 		pl_json_put_str(&b, p->name ? p->name : "", p->name ? strlen(p->name) : 0);
-		int jr = journal(&r, o->resume ? "run_resumed" : "run_started", NULL, "\"id\":%s,\"pid\":%ld", pl_buf_cstr(&b),
-				 (long)getpid());
+		int jr = journal(&r, o->resume ? "run_resumed" : "run_started", NULL,
+				 "\"id\":%s,\"pid\":%ld,\"executor\":\"%s\"", pl_buf_cstr(&b),
+				 (long)getpid(), r.x->name);
 		pl_buf_free(&b);
-		if (jr < 0)
+		if (jr < 0 || sync_journal(&r, 1) < 0)
 			goto out;
 	}
 	if (loop(&r, 0, p->ntasks) < 0)
 		goto out;
 	for (size_t i = 0; i < p->ntasks; i++)
-		if (r.tr[i].state != T_DONE)
+		if (r.tr[i].state != S_DONE)
 			finish(&r, &r.tr[i], PL_OUT_SKIPPED, "interrupted");
 	r.status = r.interrupted ? "Interrupted" : r.failures ? "Failed" : "Succeeded";
+	if (o->tick)
+		view(&r, 0, p->ntasks, 0);
 	if (p->on_exit) {
 		r.tr[p->ntasks].t = p->on_exit;
+		r.tr[p->ntasks].outfd = -1;
 		r.interrupted = 0;	/* on_exit runs all the same */
 		if (loop(&r, p->ntasks, p->ntasks + 1) < 0)
 			goto out;
 	}
 	if (journal(&r, "run_finished", NULL, "\"status\":\"%s\",\"failures\":%d", r.status,
-		    r.failures) < 0)
+		    r.failures) < 0 || sync_journal(&r, 1) < 0)
 		goto out;
-	progress(&r, "run %s: %s", o->id, r.status);
+	if (o->tick)
+		view(&r, 0, r.tr[p->ntasks].t ? p->ntasks + 1 : p->ntasks, 1);
+	progress(&r, 0, "run %s: %s", o->id, r.status);
 	rc = r.signo ? 128 + r.signo : r.failures ? 1 : 0;
 out:
+	if (r.fatal && r.x)
+		for (size_t i = 0; i < r.njobs; i++)
+			if (r.jobs[i]->state == S_RUN)
+				r.x->signal(r.x, r.jobs[i]->xid, SIGKILL);
+	while (r.nfeeds)
+		feed_close(&r, r.feeds[0]);
+	for (size_t i = 0; i < r.njobs; i++)
+		free(r.jobs[i]);
+	free(r.jobs);
+	free(r.feeds);
 	if (r.tr) {
-		EACH_JOB(&r, j, if (j->state == T_RUN) kill(-j->pid, SIGKILL););
 		for (size_t i = 0; i < r.n; i++) {
 			struct trun *u = &r.tr[i];
-			free(u->job.cmd);
-			pl_buf_free(&u->job.env);
-			for (size_t k = 0; k < u->nkids; k++) {
-				free(u->kids[k]->cmd);
-				free(u->kids[k]->items);
-				pl_buf_free(&u->kids[k]->env);
-				free(u->kids[k]);
-			}
+			if (u->outfd >= 0)
+				close(u->outfd);
 			free(u->kids);
+			free(u->kids_before);
 			for (size_t k = 0; k < u->nitems; k++)
 				free(u->items[k]);
 			free(u->items);
-			pl_buf_free(&u->partial);
 			for (size_t j = 0; u->outv && j < u->t->noutputs; j++)
 				free(u->outv[j]);
 			free(u->outv);
-			for (size_t j = 0; j < u->ndeps; j++)
-				free(u->deps[j]);
 			free(u->deps);
+			EVP_MD_CTX_free(u->seen);
+			EVP_MD_CTX_free(u->given);
+			EVP_MD_CTX_free(u->check);
 		}
 		free(r.tr);
 	}
-	for (size_t i = 0; i < r.ndone; i++)
-		free(r.done[i]);
-	free(r.done);
-	close(r.jfd);
+	if (own)
+		own->free(own);
+	if (r.sfd >= 0)
+		close(r.sfd);
+	if (r.jfd >= 0)
+		close(r.jfd);
 	return rc;
 }

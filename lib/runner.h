@@ -1,25 +1,54 @@
-/* The local runner of dagrun (docs/dagrun.1): runs a checked pipeline's tasks
- * and fan-out children as process groups of "sh -c RUN", in dependency order,
- * with gates, retries, timeouts, streamed fan-out, fan-in, resume and on_exit,
- * keeping its state in a run directory (an fsync'd JSON Lines journal, and
- * each task's and child's output and log files). The caller blocks SIGCHLD,
- * SIGINT and SIGTERM first: the runner waits for them with sigtimedwait.
+/* The scheduler of dagrun (docs/dagrun.1): runs a checked pipeline's tasks
+ * and fan-out children through an executor (lib/executor.h; local process
+ * groups by default), in dependency order, with gates, retries, timeouts,
+ * streamed fan-out, streamed fan-in, a cache, resume and on_exit, keeping its
+ * state in a run directory: a JSON Lines journal (each event written at once,
+ * fsync'd in groups), and each task's and child's output and log files. The
+ * caller blocks SIGCHLD, SIGINT and SIGTERM first: the runner reads them from
+ * signalfds.
  *
- * Ownership: the caller owns the pipeline and the options and frees them after
- * pl_run returns; nothing here allocates anything the caller must free.
- * Nothing here prints or exits: progress lines go to o->progress. */
+ * Ownership: the caller owns the pipeline, the options and any executor it
+ * passes, and frees them after pl_run returns; nothing here allocates anything
+ * the caller must free. Nothing here prints or exits: progress goes to the
+ * callbacks. */
 #ifndef PL_RUNNER_H
 #define PL_RUNNER_H
 
+#include "executor.h"
 #include "pipeline.h"
+
+/* A snapshot of one task for a progress display. */
+struct pl_task_view {
+	const char *name;
+	const char *state;	/* Waiting, Running, Succeeded, Failed, Skipped, Errored */
+	int fanout;
+	long total;		/* children; -1 while a streamed fan-out may still grow */
+	long done, ok, failed, running;
+	double elapsed;		/* seconds since it started, or its run time once done */
+};
+
+struct pl_run_view {
+	const struct pl_task_view *t;
+	size_t n;
+	double elapsed;
+	int final;		/* the last call, after the run ended */
+};
 
 struct pl_run_opts {
 	const char *dir;	/* the run directory, created by pl_run */
 	const char *id;		/* {{run.id}} */
 	double kill_grace;	/* seconds between SIGTERM and SIGKILL */
-	void (*progress)(void *ctx, const char *line);	/* or NULL */
+	/* a progress line; detail is 1 for per-child lines a display may omit */
+	void (*progress)(void *ctx, int detail, const char *line);
+	/* a snapshot of every task, at most four times a second and at the end */
+	void (*tick)(void *ctx, const struct pl_run_view *v);
 	void *ctx;
 	int resume;		/* finish the run in dir: keep what its journal says succeeded */
+	int events_fd;		/* also write each journal event here (not synced); -1: none */
+	const char *cache_dir;	/* where `cache: true` keeps outputs; NULL: .plumb/cache */
+	struct pl_executor *executor;	/* NULL: local processes */
+	double sync_every;	/* most seconds an event waits for its fsync; 0: 0.05 */
+	long fanout_parallelism;	/* children at once when nothing says; 0: CPUs */
 };
 
 /* Run p. Returns 0 when the run succeeded, 1 when it failed, 128+n when

@@ -126,6 +126,12 @@ int pl_tmpl_expand(const char *s, pl_tmpl_fn fn, void *ctx, struct pl_buf *out,
 			b--;
 		if (a == b)
 			return err(e, open - s + 1, "empty reference '{{}}'");
+		if (b - a >= 2 && *a == '"' && b[-1] == '"' && !memchr(a + 1, '"', b - a - 2)) {
+			/* {{"text"}} is text: how to write a literal {{ */
+			pl_buf_add(out, a + 1, b - a - 2);
+			p = close + 2;
+			continue;
+		}
 		if (memchr(a, '{', b - a))
 			return err(e, open - s + 1, "unclosed '{{'");
 		if (fn(ctx, a, b - a, open - s + 1, out, e) < 0)

@@ -45,7 +45,9 @@ int pl_tref_parse(const char *ref, size_t n, struct pl_tref *r, struct pl_texpr_
 typedef int (*pl_tmpl_fn)(void *ctx, const char *ref, size_t n, size_t col,
 			  struct pl_buf *out, struct pl_texpr_err *e);
 
-/* Append s with every {{ref}} replaced by what fn appends to out. Returns 0,
+/* Append s with every {{ref}} replaced by what fn appends to out; {{"text"}}
+ * is text (so {{"{{"}} writes a literal {{, for programs that have templates
+ * of their own). Returns 0,
  * or -1 with e filled: an unclosed "{{", an empty reference, or fn's error. */
 int pl_tmpl_expand(const char *s, pl_tmpl_fn fn, void *ctx, struct pl_buf *out,
 		   struct pl_texpr_err *e);

@@ -1,7 +1,10 @@
-/* dagrun: pipeline files (docs/dagrun.1, docs/pipeline-format.7). This
- * release has lint, graph and the local runner (lib/runner.c). */
+/* dagrun: pipeline files (docs/dagrun.1, docs/pipeline-format.7): lint,
+ * graph, and runs through the scheduler (lib/runner.c) with the local
+ * executor; the run directory's readers (status, logs, list) and a progress
+ * display. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -18,6 +21,7 @@
 
 static const char usage[] =
 	"dagrun [run] FILE [-I dir] [-p name=value]... [--run-id ID] [--runs-dir DIR]\n"
+	"       [--events FILE] [--cache-dir DIR]\n"
 	"dagrun lint FILE [-I dir] [-p name=value]...\n"
 	"dagrun graph FILE [--format dot|mermaid] [-I dir] [-p name=value]...\n"
 	"dagrun status [RUN] | logs RUN TASK[/N] | list | stop RUN | resume RUN [--runs-dir DIR]";
@@ -29,6 +33,10 @@ static const char help[] =
 	"  -f, --format F          graph as dot (default) or mermaid (PLUMB_GRAPH_FORMAT)\n"
 	"      --runs-dir DIR      keep runs in DIR/RUN-ID (PLUMB_RUNS_DIR; .plumb/runs)\n"
 	"      --run-id ID         name the run ID (default: time and process id)\n"
+	"      --events FILE       also write the journal's events to FILE, - for stdout\n"
+	"                          (PLUMB_EVENTS)\n"
+	"      --cache-dir DIR     outputs of tasks with cache: true (PLUMB_CACHE_DIR;\n"
+	"                          .plumb/cache)\n"
 	"      --quiet             no progress lines from run, no ok from lint\n"
 	"  -v, --verbose           say more on stderr\n"
 	"  -h, --help              this text\n"
@@ -199,10 +207,76 @@ static struct pl_pipeline *load(const char *file, const char *const *search, siz
 	return p;
 }
 
-static void progress_line(void *ctx, const char *line)
+/* Progress on stderr: on a terminal, a table of the tasks redrawn in place
+ * with the lines that matter above it; else plain lines. */
+struct display {
+	int tty;
+	int drawn;		/* lines of the table on the screen */
+};
+
+static void undraw(struct display *d)
 {
-	if (!pl_quiet)
-		fprintf(stderr, "dagrun: %s\n", line);
+	if (d->drawn)
+		fprintf(stderr, "\r\033[%dA\033[J", d->drawn);
+	d->drawn = 0;
+}
+
+static void progress_line(void *ctx, int detail, const char *line)
+{
+	struct display *d = ctx;
+
+	if (pl_quiet || (d->tty && detail))
+		return;
+	undraw(d);
+	fprintf(stderr, "dagrun: %s\n", line);
+}
+
+static void fmt_secs(char *buf, size_t n, double s)
+{
+	if (s < 60)
+		snprintf(buf, n, "%.1fs", s);
+	else if (s < 3600)
+		snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+	else
+		snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s / 60 % 60);
+}
+
+static void progress_table(void *ctx, const struct pl_run_view *v)
+{
+	struct display *d = ctx;
+	char el[32], total[32];
+	int w = 4;
+
+	if (pl_quiet || !d->tty)
+		return;
+	for (size_t i = 0; i < v->n; i++)
+		if ((int)strlen(v->t[i].name) > w)
+			w = strlen(v->t[i].name);
+	undraw(d);
+	for (size_t i = 0; i < v->n; i++) {
+		const struct pl_task_view *t = &v->t[i];
+		fmt_secs(el, sizeof el, t->elapsed);
+		if (t->total < 0)
+			snprintf(total, sizeof total, "?");
+		else
+			snprintf(total, sizeof total, "%ld", t->total);
+		fprintf(stderr, "  %-*s %-9s", w, t->name, t->state);
+		if (t->fanout) {
+			fprintf(stderr, " %ld/%s done, %ld running, %ld failed", t->done, total,
+				t->running, t->failed);
+			if (t->elapsed > 0 && t->done)
+				fprintf(stderr, ", %.1f/s", t->done / t->elapsed);
+		}
+		if (t->elapsed > 0)
+			fprintf(stderr, "  %s", el);
+		fputs("\033[K\n", stderr);
+	}
+	fmt_secs(el, sizeof el, v->elapsed);
+	fprintf(stderr, "  elapsed %s\033[K\n", el);
+	d->drawn = v->n + 1;
+	if (v->final)
+		d->drawn = 0;	/* the last table stays */
+	fflush(stderr);
 }
 
 struct how {
@@ -220,14 +294,30 @@ static json_t *strings(const char *const *v, size_t n)
 }
 
 /* Run p in dir, a new run or (resume) one to finish; returns the exit status. */
+static const char *events_path, *cache_dir;
+
 static int run(const struct pl_pipeline *p, const char *dir, const char *id,
 	       const struct how *h, int resume)
 {
 	char err[4096 + 200], failed[4096], path[4200], cwd[4096];
-	struct pl_run_opts o = { dir, id, 3, progress_line, NULL, resume };
+	struct display d = { isatty(2) && !getenv("PLUMB_NO_TABLE"), 0 };
+	struct pl_run_opts o = { .dir = dir, .id = id, .kill_grace = 3, .progress = progress_line,
+				 .tick = d.tty ? progress_table : NULL, .ctx = &d,
+				 .resume = resume, .events_fd = -1, .cache_dir = cache_dir };
 	sigset_t set;
 	int rc;
 
+	if (events_path && strcmp(events_path, "-") == 0) {
+		o.events_fd = 1;
+	} else if (events_path &&
+		   (o.events_fd = open(events_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+				       0644)) < 0) {
+		pl_die(PL_EX_USAGE, "cannot open '%s':", events_path);
+	}
+	if (getenv("PLUMB_JOURNAL_SYNC"))
+		o.sync_every = atof(getenv("PLUMB_JOURNAL_SYNC"));
+	if (getenv("PLUMB_FANOUT_PARALLELISM"))
+		o.fanout_parallelism = atol(getenv("PLUMB_FANOUT_PARALLELISM"));
 	if (getenv("PLUMB_KILL_GRACE"))
 		o.kill_grace = atof(getenv("PLUMB_KILL_GRACE"));
 	if (pl_mkdir_p(dir, failed, sizeof failed) < 0)
@@ -252,9 +342,12 @@ static int run(const struct pl_pipeline *p, const char *dir, const char *id,
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);	/* a reader that goes away is an error, not a death */
 	rc = pl_run(p, &o, err, sizeof err);
 	if (rc < 0)
 		pl_die(PL_EX_SOFTWARE, "run '%s': %s", id, err);
+	if (o.events_fd > 1)
+		close(o.events_fd);
 	return rc;
 }
 
@@ -581,6 +674,8 @@ int main(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "runs-dir", required_argument, NULL, 'R' },
 		{ "run-id", required_argument, NULL, 'U' },
+		{ "events", required_argument, NULL, 'E' },
+		{ "cache-dir", required_argument, NULL, 'C' },
 		PL_COMMON_LONGOPTS,
 		{ 0 }
 	};
@@ -596,6 +691,8 @@ int main(int argc, char **argv)
 	pl_init("dagrun", usage, help);
 	format = pl_env("PLUMB_GRAPH_FORMAT", "dot");
 	runs = pl_env("PLUMB_RUNS_DIR", ".plumb/runs");
+	events_path = pl_env("PLUMB_EVENTS", NULL);
+	cache_dir = pl_env("PLUMB_CACHE_DIR", NULL);
 	search = pl_xmalloc(argc * sizeof *search + sizeof *search);
 	params = pl_xmalloc(argc * sizeof *params + sizeof *params);
 	while ((c = getopt_long(argc, argv, "I:p:f:vh", longopts, NULL)) != -1) {
@@ -616,6 +713,12 @@ int main(int argc, char **argv)
 			break;
 		case 'U':
 			run_id = optarg;
+			break;
+		case 'E':
+			events_path = optarg;
+			break;
+		case 'C':
+			cache_dir = optarg;
 			break;
 		default:
 			pl_common_option(c, optarg);

@@ -77,6 +77,8 @@ int main(void)
 	CHECK_STR(expand("a {{params.x}} b {{ item }} {{item.f}}", &e), "a x b it field",
 		  "params and item expand, spaces trimmed");
 	CHECK_STR(expand("no templates", &e), "no templates", "plain text stays");
+	CHECK_STR(expand("notify --text '{{\"{{\"}}scorecard.n}}' {{params.x}}", &e),
+		  "notify --text '{{scorecard.n}}' x", "{{\"{{\"}} is a literal {{");
 	CHECK(expand("x {{params.x", &e) == NULL && e.col == 3, "unclosed braces at column 3");
 	CHECK(expand("{{ }}", &e) == NULL && e.col == 1, "empty reference");
 	CHECK(expand("{{bogus.x}}", &e) == NULL && strstr(e.msg, "unknown namespace 'bogus'"),
