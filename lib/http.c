@@ -318,8 +318,9 @@ static void finish(struct pl_http *h, struct req *r, CURLcode c)
 	req_free(r);
 }
 
-/* One round: start due retries, move transfers, finish what is done. */
-static void step(struct pl_http *h)
+/* One round: start due retries, move transfers, finish what is done; wait
+ * at most cap_ms for something to happen. */
+static void step_for(struct pl_http *h, int cap_ms)
 {
 	double t = now(), next = 0;
 	struct req **pp = &h->waiting;
@@ -351,10 +352,10 @@ static void step(struct pl_http *h)
 	 * rather than after waiting for the next reply */
 	if (h->pending == 0 || progress)
 		return;
-	int wait_ms = 1000;
+	int wait_ms = cap_ms;
 	if (next) {
 		double d = (next - now()) * 1000;
-		wait_ms = d < 0 ? 0 : d < 1000 ? (int)d + 1 : 1000;
+		wait_ms = d < 0 ? 0 : d < cap_ms ? (int)d + 1 : cap_ms;
 	}
 	if (h->active)
 		curl_multi_poll(h->m, NULL, 0, wait_ms, NULL);
@@ -367,6 +368,17 @@ static void step(struct pl_http *h)
 size_t pl_http_pending(const struct pl_http *h)
 {
 	return h->pending;
+}
+
+static void step(struct pl_http *h)
+{
+	step_for(h, 1000);
+}
+
+void pl_http_poll(struct pl_http *h, long timeout_ms)
+{
+	if (h->pending)
+		step_for(h, timeout_ms < 0 ? 0 : timeout_ms > 1000 ? 1000 : (int)timeout_ms);
 }
 
 void pl_http_wait(struct pl_http *h, size_t n)

@@ -56,6 +56,11 @@ void pl_http_submit(struct pl_http *h, const char *method, const char *url,
 /* Requests submitted and not yet final. */
 size_t pl_http_pending(const struct pl_http *h);
 
+/* Drive transfers once: start due retries, send and read what can be, run
+ * the callbacks of requests that became final, waiting at most timeout_ms
+ * (up to 1 s) for something to happen. */
+void pl_http_poll(struct pl_http *h, long timeout_ms);
+
 /* Drive transfers until at most n requests are pending. */
 void pl_http_wait(struct pl_http *h, size_t n);
 

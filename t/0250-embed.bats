@@ -6,18 +6,12 @@
 load test_helper
 
 setup_file() {
-	OPENAI_DIR=$(mktemp -d "$BATS_FILE_TMPDIR/openai.XXXXXX")
-	python3 "$BATS_TEST_DIRNAME/openai-server.py" --port-file "$OPENAI_DIR/port" \
-		--api-key sk-test-0123456789 --models text-embedding-3-small,other-model \
-		> "$OPENAI_DIR/log" 2>&1 &
-	echo $! > "$OPENAI_DIR/pid"
-	for _ in $(seq 100); do [ -s "$OPENAI_DIR/port" ] && break; sleep 0.05; done
-	export OPENAI_PORT=$(cat "$OPENAI_DIR/port") OPENAI_DIR
+	start_openai_server --api-key sk-test-0123456789 --models text-embedding-3-small,other-model
 	start_redis
 }
 
 teardown_file() {
-	kill "$(cat "$OPENAI_DIR/pid")" 2>/dev/null || true
+	stop_openai_server
 	stop_redis
 }
 

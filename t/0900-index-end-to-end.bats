@@ -8,9 +8,7 @@
 load test_helper
 
 setup_file() {
-	OPENAI_DIR=$(mktemp -d "$BATS_FILE_TMPDIR/openai.XXXXXX")
-	python3 "$BATS_TEST_DIRNAME/openai-server.py" --port-file "$OPENAI_DIR/port" > "$OPENAI_DIR/log" 2>&1 3>&- &
-	echo $! > "$OPENAI_DIR/pid"
+	start_openai_server
 	QDIR=$(mktemp -d "$BATS_FILE_TMPDIR/qdrant.XXXXXX")
 	python3 "$BATS_TEST_DIRNAME/qdrant-server.py" --port-file "$QDIR/port" > "$QDIR/log" 2>&1 3>&- &
 	echo $! > "$QDIR/pid"
@@ -19,7 +17,8 @@ setup_file() {
 }
 
 teardown_file() {
-	kill "$(cat "$OPENAI_DIR/pid")" "$(cat "$QDIR/pid")" 2>/dev/null || true
+	stop_openai_server
+	kill "$(cat "$QDIR/pid")" 2>/dev/null || true
 }
 
 CHUNK="chunk --strategy markdown -s 300 -o 30"

@@ -71,3 +71,49 @@ run_man_examples() {
 	done < <(man_examples "$page")
 	[ "$n" -ge "$min" ] || { echo "$page: $n examples, want at least $min"; return 1; }
 }
+
+# Start a private prometheus-pushgateway for this file (call from setup_file):
+# on loopback, on a free port, its persistence file in a temp dir, the admin
+# API on (so a test can wipe it); waits until it is ready. Sets
+# PUSHGATEWAY_PORT, PUSHGATEWAY_DIR and PUSHGATEWAY_URL. stop_pushgateway in
+# teardown_file.
+start_pushgateway() {
+	PUSHGATEWAY_DIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/pushgateway.XXXXXX")
+	PUSHGATEWAY_PORT=$(free_port)
+	prometheus-pushgateway --web.listen-address="127.0.0.1:$PUSHGATEWAY_PORT" \
+		--persistence.file="$PUSHGATEWAY_DIR/metrics.data" --web.enable-admin-api \
+		--log.level=warn > "$PUSHGATEWAY_DIR/log" 2>&1 3>&- &
+	echo $! > "$PUSHGATEWAY_DIR/pid"
+	for _ in $(seq 200); do
+		curl -sf "http://127.0.0.1:$PUSHGATEWAY_PORT/-/ready" > /dev/null 2>&1 && break
+		sleep 0.05
+	done
+	curl -sf "http://127.0.0.1:$PUSHGATEWAY_PORT/-/ready" > /dev/null ||
+		{ cat "$PUSHGATEWAY_DIR/log" >&2; return 1; }
+	export PUSHGATEWAY_PORT PUSHGATEWAY_DIR PUSHGATEWAY_URL="http://127.0.0.1:$PUSHGATEWAY_PORT"
+}
+
+stop_pushgateway() {
+	[ -n "${PUSHGATEWAY_DIR:-}" ] && [ -f "$PUSHGATEWAY_DIR/pid" ] || return 0
+	kill "$(cat "$PUSHGATEWAY_DIR/pid")" 2>/dev/null || true
+	for _ in $(seq 50); do kill -0 "$(cat "$PUSHGATEWAY_DIR/pid")" 2>/dev/null || break; sleep 0.05; done
+}
+
+# Start t/openai-server.py for this file (call from setup_file) with the
+# given options (--api-key, --models, ...); waits for its port. Sets
+# OPENAI_DIR (its port file, pid and log) and OPENAI_PORT.
+# stop_openai_server in teardown_file.
+start_openai_server() {
+	OPENAI_DIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/openai.XXXXXX")
+	python3 "$T_ROOT/t/openai-server.py" --port-file "$OPENAI_DIR/port" "$@" \
+		> "$OPENAI_DIR/log" 2>&1 3>&- &
+	echo $! > "$OPENAI_DIR/pid"
+	for _ in $(seq 200); do [ -s "$OPENAI_DIR/port" ] && break; sleep 0.05; done
+	[ -s "$OPENAI_DIR/port" ] || { cat "$OPENAI_DIR/log" >&2; return 1; }
+	export OPENAI_PORT=$(cat "$OPENAI_DIR/port") OPENAI_DIR
+}
+
+stop_openai_server() {
+	[ -n "${OPENAI_DIR:-}" ] && [ -f "$OPENAI_DIR/pid" ] || return 0
+	kill "$(cat "$OPENAI_DIR/pid")" 2>/dev/null || true
+}
