@@ -243,7 +243,7 @@ static void local_signal(struct pl_executor *x, long id, int sig)
 		kill(-(pid_t)id, sig);
 }
 
-static int local_fds(struct pl_executor *x, struct pollfd *p, int max)
+static int local_fds(struct pl_executor *x, struct pollfd *p, int max, int *timeout_ms)
 {
 	struct local *l = (struct local *)x;
 
@@ -312,5 +312,6 @@ struct pl_executor *pl_exec_local_new(char *err, size_t n)
 	l->x.fds = local_fds;
 	l->x.reap = local_reap;
 	l->x.free = local_free;
+	l->x.end_orphans = 1;
 	return &l->x;
 }

@@ -28,6 +28,14 @@ struct pl_xspec {
 	const char *out_path;		/* standard output: created, truncated */
 	const char *log_path;		/* standard error: appended */
 	void *token;			/* given back when the attempt ends */
+	/* For executors that run elsewhere (Kubernetes): the same through the
+	 * run's artifact store (lib/store.h), which in_fd, out_path and
+	 * log_path are not. in_keys are outputs read in order, each followed
+	 * until it is done (NULL-terminated; NULL or empty: no input). */
+	const char *const *in_keys;
+	const char *out_key, *log_key;
+	const char *run_id;
+	double timeout;			/* seconds, 0: none (the scheduler enforces it too) */
 };
 
 /* How an attempt ended. */
@@ -46,13 +54,19 @@ struct pl_executor {
 		     size_t n);
 	/* Send sig (SIGTERM or SIGKILL) to the running attempt id. */
 	void (*signal)(struct pl_executor *x, long id, int sig);
-	/* Descriptors to poll for its events: at most max; returns how many. */
-	int (*fds)(struct pl_executor *x, struct pollfd *p, int max);
+	/* Descriptors to poll for its events: at most max; returns how many.
+	 * *timeout_ms may be lowered to when it next needs to run (a timer of
+	 * its own); it is never raised. */
+	int (*fds)(struct pl_executor *x, struct pollfd *p, int max, int *timeout_ms);
 	/* After poll, whatever the revents: ended attempts into d (at most max);
 	 * returns how many, 0 when none ended. Call again until it returns less
 	 * than max. */
 	int (*reap)(struct pl_executor *x, struct pl_xdone *d, int max);
 	void (*free)(struct pl_executor *x);
+	/* Whether a resumed run should end the attempts its journal shows
+	 * running (local process groups: they died with dagrun or must); a
+	 * remote executor adopts them instead (start finds them by name). */
+	int end_orphans;
 };
 
 /* Process groups of "sh -c CMD" on this machine (a command with no shell

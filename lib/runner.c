@@ -1008,8 +1008,10 @@ static int start(struct runner *r, struct job *j)
 	j->attempt++;
 	if (!k)
 		u->attempts = j->attempt;
-	struct pl_xspec s = { u->t, name, j->kid, j->attempt, pl_buf_cstr(&cmd), envv, in_fd,
-			      out, log, j };
+	struct pl_xspec s = { .task = u->t, .name = name, .child = j->kid, .attempt = j->attempt,
+			      .cmd = pl_buf_cstr(&cmd), .env = envv, .in_fd = in_fd,
+			      .out_path = out, .log_path = log, .token = j, .run_id = r->o->id,
+			      .timeout = u->t->timeout };
 	in_fd = -1;	/* the executor's now */
 	if (r->x->start(r->x, &s, &j->xid, r->err, r->errn) < 0) {
 		r->fatal = 1;
@@ -1451,8 +1453,9 @@ next:
 	}
 	free(line);
 	fclose(f);
-	/* started and never finished: the process groups dagrun left behind */
-	for (size_t i = 0; i < nrun; i++)
+	/* started and never finished: the process groups dagrun left behind
+	 * (a remote executor adopts its attempts instead) */
+	for (size_t i = 0; r->x->end_orphans && i < nrun; i++)
 		kill(-run[i].pid, SIGKILL);
 	free(run);
 	return 0;
@@ -1703,14 +1706,14 @@ static int wait_events(struct runner *r, double poll_s)
 		next = r->last_sync + r->sync_every;
 	pf[n].fd = r->sfd;
 	pf[n++].events = POLLIN;
-	nx = r->x->fds(r->x, pf + n, 8);
+	int ms = next > t ? (int)ceil((next - t) * 1000) : 0;
+	nx = r->x->fds(r->x, pf + n, 256, &ms);
 	n += nx;
 	for (size_t i = 0; i < r->nfeeds && n < (int)(sizeof pf / sizeof *pf); i++)
 		if (r->feeds[i]->blocked) {
 			pf[n].fd = r->feeds[i]->fd;
 			pf[n++].events = POLLOUT;
 		}
-	int ms = next > t ? (int)ceil((next - t) * 1000) : 0;
 	if (poll(pf, n, ms) < 0 && errno != EINTR) {
 		snprintf(r->err, r->errn, "poll: %s", strerror(errno));
 		r->fatal = 1;
