@@ -77,10 +77,10 @@ demo:
 
 bench:
 	@$(MAKE) -s deps
-	@$(MAKE) --no-print-directory $(PROGS) $(O)/bench/jsonscan
+	@$(MAKE) --no-print-directory $(PROGS) $(O)/bench/jsonscan $(O)/bench/bleu
 	@PLUMB_BIN=$(abspath $(BIN)) BENCH_BUILD=$(abspath $(O)/bench) t/bench/run
 
-$(O)/bench/jsonscan: t/bench/jsonscan.c $(LIB_A)
+$(O)/bench/%: t/bench/%.c $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
