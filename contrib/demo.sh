@@ -16,9 +16,10 @@ dagrun status --runs-dir "$runs" first
 upsert-local --stats build/demo/index
 
 echo
-echo "== the canary queries of the validate task (top 3 hits)"
-sed 's/^{"id":"\([^"]*\)".*"hits":\[\(.*\)\].*/\1: \2/' "$runs/first/tasks/validate.out" |
-	sed 's/{"id":"\([^"]*\)","doc_id":"[^"]*","score":\([0-9.]*\)[^}]*}/\1 (\2)/g' | cut -c1-150
+echo "== the canary queries of the validate task: recall@5 and reciprocal rank of each"
+grep -v '"scorecard"' "$runs/first/tasks/validate.out" |
+	sed 's/^{"id":"\([^"]*\)","scores":{"recall@5":\([0-9.]*\),"mrr":\([0-9.]*\)}.*/\1: recall@5 \2, rr \3/'
+tail -n 1 "$runs/first/tasks/validate.out" | cut -c1-200
 
 echo
 echo "== a second run: nothing changed, nothing to do"
