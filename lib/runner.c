@@ -29,6 +29,7 @@
 #include "fs.h"
 #include "json.h"
 #include "runner.h"
+#include "store.h"
 #include "tmpl.h"
 
 enum { S_WAIT, S_RUN, S_BACKOFF, S_DONE };
@@ -55,6 +56,7 @@ struct job {
 	int cache;		/* store the output under key when it succeeds */
 	unsigned char key[32];
 	struct feed *feed;	/* its streamed standard input, or NULL */
+	int streaming;		/* started reading an upstream that still ran */
 	size_t slot;		/* index in runner.jobs */
 };
 
@@ -97,7 +99,8 @@ struct trun {
 	struct trun *up;
 	off_t offset, batchstart;
 	long lines;		/* complete lines since batchstart */
-	int up_attempt;		/* the upstream's attempt being read */
+	uint64_t up_attempt;	/* the upstream's attempt (store: generation) being read */
+	struct pl_art_writer *aw;	/* store: its output, spliced from its children's */
 	EVP_MD_CTX *seen;	/* SHA-256 of [0, offset) */
 	EVP_MD_CTX *given;	/* SHA-256 of [0, batchstart): what children were given */
 	EVP_MD_CTX *check;	/* a retried upstream's output, [0, checked) */
@@ -126,6 +129,7 @@ struct runner {
 	char *err;
 	size_t errn;
 	int fatal;
+	struct pl_art *art;	/* --store, or NULL */
 };
 
 static const char *const outcome_name[] = { "Succeeded", "Failed", "Skipped", "Errored",
@@ -585,6 +589,86 @@ static void cache_store(struct runner *r, const unsigned char key[32], const cha
 		unlink(tmp);
 }
 
+/* --- the artifact store ---------------------------------------------------- */
+
+/* The store's key of a task's or child's output or log. */
+static void art_key(const struct trun *u, long kid, const char *ext, char *buf, size_t n)
+{
+	if (kid < 0)
+		snprintf(buf, n, "%s.%s", u->t->name, ext);
+	else
+		snprintf(buf, n, "%s/%ld.%s", u->t->name, kid, ext);
+}
+
+/* Copy the finished output key into the run directory's file path. */
+static int art_mirror(struct runner *r, const char *key, const char *path)
+{
+	struct pl_art_info i;
+	char buf[65536];
+	int64_t off = 0;
+	int fd, rc = -1;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+		return fail(r, "cannot create", path);
+	if (pl_art_stat(r->art, key, &i) == PL_ART_OK) {
+		while (off < i.size) {
+			ssize_t k = pl_art_read(r->art, key, i.gen, off, buf, sizeof buf);
+			if (k <= 0 || write_all(fd, buf, k) < 0)
+				goto out;
+			off += k;
+		}
+	}
+	rc = 0;
+out:
+	if (close(fd) < 0 || rc < 0) {
+		snprintf(r->err, r->errn, "cannot copy '%s' from the store to '%s': %s", key, path,
+			 pl_art_errstr(r->art));
+		r->fatal = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Write data (or the file path) as a new finished generation of key. */
+static int art_put(struct runner *r, const char *key, const char *data, size_t n,
+		   const char *path)
+{
+	struct pl_art_writer *w = pl_art_writer(r->art, key, 1);
+	struct map m = { 0 };
+	int rc;
+
+	if (!w)
+		goto bad;
+	if (path) {
+		map_file(path, &m);
+		data = m.p;
+		n = m.n;
+	}
+	rc = n ? pl_art_append(w, data, n) : PL_ART_OK;
+	unmap_file(&m);
+	if (rc != PL_ART_OK) {
+		pl_art_abandon(w);
+		goto bad;
+	}
+	if (pl_art_finish(w, 0) == PL_ART_OK)
+		return 0;
+bad:
+	snprintf(r->err, r->errn, "cannot write '%s' to the store: %s", key, pl_art_errstr(r->art));
+	r->fatal = 1;
+	return -1;
+}
+
+static void shell_quote(struct pl_buf *b, const char *s)
+{
+	pl_buf_addc(b, '\'');
+	for (; *s; s++)
+		if (*s == '\'')
+			pl_buf_adds(b, "'\\''");
+		else
+			pl_buf_addc(b, *s);
+	pl_buf_addc(b, '\'');
+}
+
 /* --- scheduling ------------------------------------------------------------ */
 
 static int collect_dep(void *ctx, const char *task, size_t n, size_t col, struct pl_texpr_err *e)
@@ -872,6 +956,9 @@ static int start(struct runner *r, struct job *j)
 	char srcbuf[64][4096];
 	size_t nsrc = 0;
 	int in_fd = -1, rc = -1, streamed = 0;
+	char *inkeys[65];
+	size_t ninkeys = 0;
+	struct pl_buf shim = PL_BUF_INIT;
 
 	job_name(u, j->kid, name, sizeof name);
 	job_path(r, u, j->kid, "out", out, sizeof out);
@@ -919,7 +1006,19 @@ static int start(struct runner *r, struct job *j)
 			pl_buf_addc(&kin, '\n');
 		}
 		int pfd[2];
-		if (kin.n <= 65536 && pipe2(pfd, O_CLOEXEC) == 0) {
+		if (r->art) {
+			/* the store: lines of the upstream by range, else the items */
+			char key[600];
+			if (u->t->each.kind == PL_EACH_TASK) {
+				snprintf(key, sizeof key, "%s.out@%lld+%u", u->up->t->name,
+					 (long long)k->off, k->len);
+			} else {
+				art_key(u, j->kid, "in", key, sizeof key);
+				if (art_put(r, key, kin.p, kin.n, NULL) < 0)
+					goto out;
+			}
+			inkeys[ninkeys++] = pl_xstrdup(key);
+		} else if (kin.n <= 65536 && pipe2(pfd, O_CLOEXEC) == 0) {
 			if (fcntl(pfd[1], F_GETPIPE_SZ) >= (int)kin.n &&
 			    write_all(pfd[1], kin.p, kin.n) == 0) {
 				in_fd = pfd[0];
@@ -928,7 +1027,7 @@ static int start(struct runner *r, struct job *j)
 			}
 			close(pfd[1]);
 		}
-		if (in_fd < 0) {
+		if (in_fd < 0 && !r->art) {
 			job_path(r, u, j->kid, "in", in, sizeof in);
 			in_fd = open(in, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 			if (in_fd < 0 || write_all(in_fd, kin.p, kin.n) < 0) {
@@ -945,7 +1044,14 @@ static int start(struct runner *r, struct job *j)
 			streamed |= src[i]->state != S_DONE;
 		}
 		nsrc = n;
-		if (streamed || n > 1) {
+		j->streaming = streamed;
+		if (r->art) {
+			for (size_t i = 0; i < n; i++) {
+				char key[600];
+				art_key(src[i], -1, "out", key, sizeof key);
+				inkeys[ninkeys++] = pl_xstrdup(key);
+			}
+		} else if (streamed || n > 1) {
 			/* several outputs, or one still growing: through a pipe */
 			int pfd[2];
 			if (pipe2(pfd, O_CLOEXEC) < 0) {
@@ -978,7 +1084,10 @@ static int start(struct runner *r, struct job *j)
 		envv[nuser] = saved;
 		j->cache = 1;
 		cache_path(r, j->key, cpath, sizeof cpath);
-		if (access(cpath, R_OK) == 0 && copy_file(cpath, out) == 0) {
+		char okey[600];
+		art_key(u, j->kid, "out", okey, sizeof okey);
+		if (access(cpath, R_OK) == 0 && copy_file(cpath, out) == 0 &&
+		    (!r->art || art_put(r, okey, NULL, 0, out) == 0)) {
 			if (in_fd >= 0)
 				close(in_fd);
 			in_fd = -1;
@@ -1008,10 +1117,40 @@ static int start(struct runner *r, struct job *j)
 	j->attempt++;
 	if (!k)
 		u->attempts = j->attempt;
+	char okey[600], lkey[600];
+	art_key(u, j->kid, "out", okey, sizeof okey);
+	art_key(u, j->kid, "log", lkey, sizeof lkey);
+	inkeys[ninkeys] = NULL;
 	struct pl_xspec s = { .task = u->t, .name = name, .child = j->kid, .attempt = j->attempt,
 			      .cmd = pl_buf_cstr(&cmd), .env = envv, .in_fd = in_fd,
 			      .out_path = out, .log_path = log, .token = j, .run_id = r->o->id,
 			      .timeout = u->t->timeout };
+	if (r->art) {
+		s.in_keys = (const char *const *)inkeys;
+		s.out_key = okey;
+		s.log_key = lkey;
+	}
+	if (r->art && r->x->end_orphans) {
+		/* a local process runs the step shim around the command */
+		pl_buf_adds(&shim, "exec ");
+		shell_quote(&shim, r->o->self ? r->o->self : "dagrun");
+		pl_buf_adds(&shim, " step --store ");
+		shell_quote(&shim, r->o->store);
+		pl_buf_adds(&shim, " --run ");
+		shell_quote(&shim, r->o->id);
+		pl_buf_adds(&shim, " --task ");
+		shell_quote(&shim, u->t->name);
+		if (k)
+			pl_buf_printf(&shim, " --child %ld", j->kid);
+		pl_buf_printf(&shim, " --attempt %d", j->attempt);
+		for (size_t i = 0; i < ninkeys; i++) {
+			pl_buf_adds(&shim, " --input ");
+			shell_quote(&shim, inkeys[i]);
+		}
+		pl_buf_adds(&shim, " -- ");
+		shell_quote(&shim, pl_buf_cstr(&cmd));
+		s.cmd = pl_buf_cstr(&shim);
+	}
 	in_fd = -1;	/* the executor's now */
 	if (r->x->start(r->x, &s, &j->xid, r->err, r->errn) < 0) {
 		r->fatal = 1;
@@ -1056,6 +1195,9 @@ out:
 	free(lens);
 	pl_buf_free(&ib);
 	pl_buf_free(&kin);
+	pl_buf_free(&shim);
+	for (size_t i = 0; i < ninkeys; i++)
+		free(inkeys[i]);
 	pl_buf_free(&cmd);
 	pl_buf_free(&envb);
 	return r->fatal ? -1 : rc;
@@ -1152,18 +1294,43 @@ static void line_kid(struct trun *u, off_t end)
  * retried upstream writes its output again: children already given lines
  * keep them if the new attempt writes the same bytes first, and the fan-out
  * fails if it does not. */
+/* The upstream's output being read: a file, or a generation in the store. */
+struct upsrc {
+	struct runner *r;
+	int fd;
+	char key[600];
+	uint64_t gen;
+};
+
+static ssize_t up_pread(struct upsrc *s, char *buf, size_t n, off_t off)
+{
+	if (!s->r->art)
+		return pread(s->fd, buf, n, off);
+	ssize_t k = pl_art_read(s->r->art, s->key, s->gen, off, buf, n);
+	return k < 0 ? -1 : k;
+}
+
 static void read_stream(struct runner *r, struct trun *u)
 {
 	struct trun *up = u->up;
 	int done = up->state == S_DONE;	/* before reading: nothing comes after */
 	char path[4096], chunk[65536];
+	struct upsrc src = { r, -1, "", 0 };
+	uint64_t cur = up->attempts;
 	ssize_t k;
-	int fd;
+	int fd = -1;
 
-	if (up->attempts != u->up_attempt) {
+	if (r->art) {
+		struct pl_art_info i;
+		art_key(up, -1, "out", src.key, sizeof src.key);
+		if (pl_art_stat(r->art, src.key, &i) != PL_ART_OK)
+			goto end;
+		cur = src.gen = i.gen;
+	}
+	if (cur != u->up_attempt) {
 		/* a new attempt (it may even have ended by now): check it against
 		 * what children were given */
-		u->up_attempt = up->attempts;
+		u->up_attempt = cur;
 		if (u->batchstart > 0) {
 			u->checking = 1;
 			u->checked = 0;
@@ -1174,18 +1341,20 @@ static void read_stream(struct runner *r, struct trun *u)
 		EVP_MD_CTX_copy_ex(u->seen, u->given);
 	}
 	path_of(r, up->t->name, "out", path, sizeof path);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (!r->art && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		goto end;
+	src.fd = fd;
 	if (u->checking) {
 		while (u->checked < u->batchstart &&
-		       (k = pread(fd, chunk, u->batchstart - u->checked < (off_t)sizeof chunk ?
+		       (k = up_pread(&src, chunk, u->batchstart - u->checked < (off_t)sizeof chunk ?
 				  (size_t)(u->batchstart - u->checked) : sizeof chunk,
 				  u->checked)) > 0) {
 			EVP_DigestUpdate(u->check, chunk, k);
 			u->checked += k;
 		}
 		if (u->checked < u->batchstart) {
-			close(fd);
+			if (fd >= 0)
+				close(fd);
 			if (done) {
 				u->checking = 2;	/* shorter than what was given */
 				u->ended = 1;
@@ -1200,14 +1369,15 @@ static void read_stream(struct runner *r, struct trun *u)
 		EVP_MD_CTX_free(g);
 		EVP_DigestFinal_ex(u->check, b, &n);
 		if (memcmp(a, b, 32) != 0) {
-			close(fd);
+			if (fd >= 0)
+				close(fd);
 			u->checking = 2;
 			u->ended = 1;
 			return;
 		}
 		u->checking = 0;
 	}
-	while ((k = pread(fd, chunk, sizeof chunk, u->offset)) > 0) {
+	while ((k = up_pread(&src, chunk, sizeof chunk, u->offset)) > 0) {
 		ssize_t last = 0;
 		for (ssize_t i = 0; i < k; i++) {
 			if (chunk[i] != '\n')
@@ -1221,7 +1391,8 @@ static void read_stream(struct runner *r, struct trun *u)
 		EVP_DigestUpdate(u->seen, chunk + last, k - last);
 		u->offset += k;
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 end:
 	if (done) {
 		/* the last lines, and a last line without a newline */
@@ -1239,7 +1410,16 @@ static int assemble(struct runner *r, struct trun *u)
 
 	while (u->frontier < u->nkids && u->kids[u->frontier].state == S_DONE) {
 		struct kid *k = &u->kids[u->frontier];
-		if (k->out == PL_OUT_SUCCEEDED) {
+		if (k->out == PL_OUT_SUCCEEDED && r->art) {
+			char key[600];
+			art_key(u, u->frontier, "out", key, sizeof key);
+			if (pl_art_splice(u->aw, key) != PL_ART_OK) {
+				snprintf(r->err, r->errn, "cannot splice '%s' in the store: %s", key,
+					 pl_art_errstr(r->art));
+				r->fatal = 1;
+				return -1;
+			}
+		} else if (k->out == PL_OUT_SUCCEEDED) {
 			job_path(r, u, u->frontier, "out", path, sizeof path);
 			int fd = open(path, O_RDONLY | O_CLOEXEC);
 			if (fd >= 0 && fstat(fd, &st) == 0) {
@@ -1285,6 +1465,40 @@ static int fan_done(struct runner *r, struct trun *u)
 		return fail(r, "cannot write", path);
 	}
 	u->outfd = -1;
+	if (r->art) {
+		char key[600], path[4096];
+		int st = pl_art_finish(u->aw, out == PL_OUT_SUCCEEDED ? 0 : 1);
+		u->aw = NULL;
+		art_key(u, -1, "out", key, sizeof key);
+		path_of(r, u->t->name, "out", path, sizeof path);
+		if (st != PL_ART_OK) {
+			snprintf(r->err, r->errn, "cannot write '%s' to the store: %s", key,
+				 pl_art_errstr(r->art));
+			r->fatal = 1;
+			return -1;
+		}
+		if (art_mirror(r, key, path) < 0)
+			return -1;
+	}
+	/* readers that started on its output while it ran must not succeed on
+	 * part of it */
+	for (size_t i = 0; out != PL_OUT_SUCCEEDED && i < r->njobs; i++) {
+		struct job *j = r->jobs[i];
+		struct trun *src[64];
+		size_t n;
+		if (j->state != S_RUN || !j->streaming || j->upstream_failed)
+			continue;
+		n = stdin_sources(r, j->u, src);
+		for (size_t q = 0; q < n; q++)
+			if (src[q] == u) {
+				j->upstream_failed = 1;
+				if (j->feed)
+					feed_close(r, j->feed);
+				r->x->signal(r->x, j->xid, SIGTERM);
+				j->killat = now() + r->o->kill_grace;
+				break;
+			}
+	}
 	if (journal(r, "task_finished", u->t->name,
 		    "\"status\":\"%s\",\"children\":%zu,\"succeeded\":%zu", outcome_name[out],
 		    u->nkids, u->nok) < 0)
@@ -1328,10 +1542,16 @@ static int reaped(struct runner *r, struct job *j, const struct pl_xdone *d)
 			    j->attempt) < 0)
 			return -1;
 		progress(r, k != NULL, "%s: Succeeded", name);
-		if (j->cache) {
-			job_path(r, u, j->kid, "out", out, sizeof out);
-			cache_store(r, j->key, out);
+		job_path(r, u, j->kid, "out", out, sizeof out);
+		if (r->art && (!k || j->cache)) {
+			/* the run directory's copy: for outputs, the cache, status */
+			char key[600];
+			art_key(u, j->kid, "out", key, sizeof key);
+			if (art_mirror(r, key, out) < 0)
+				return -1;
 		}
+		if (j->cache)
+			cache_store(r, j->key, out);
 		if (k) {
 			k->state = S_DONE;
 			k->out = PL_OUT_SUCCEEDED;
@@ -1517,6 +1737,16 @@ static int prepare(struct runner *r, struct trun *u)
 		path_of(r, u->t->name, "out", path, sizeof path);
 		if ((u->outfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
 			return fail(r, "cannot create", path);
+		if (r->art) {
+			char key[600];
+			art_key(u, -1, "out", key, sizeof key);
+			if (!(u->aw = pl_art_writer(r->art, key, 1))) {
+				snprintf(r->err, r->errn, "cannot write '%s' to the store: %s", key,
+					 pl_art_errstr(r->art));
+				r->fatal = 1;
+				return -1;
+			}
+		}
 		u->batch = 1;
 		if (u->t->batch) {
 			struct pl_buf nb = PL_BUF_INIT;
@@ -1822,6 +2052,15 @@ int pl_run(const struct pl_pipeline *p, const struct pl_run_opts *o, char *err, 
 		fail(&r, "signalfd for", "SIGINT and SIGTERM");
 		goto out;
 	}
+	if (o->store) {
+		struct pl_art_opts ao = { .spec = o->store, .run = o->id, .ttl = o->store_ttl,
+					  .create = 1 };
+		int st;
+		if (!(r.art = pl_art_open(&ao, err, errn, &st))) {
+			rc = -1;
+			goto out;
+		}
+	}
 	if (!(r.x = o->executor)) {
 		if (!(r.x = own = pl_exec_local_new(err, errn)))
 			goto out;
@@ -1907,6 +2146,8 @@ out:
 	if (r.tr) {
 		for (size_t i = 0; i < r.n; i++) {
 			struct trun *u = &r.tr[i];
+			if (u->aw)
+				pl_art_abandon(u->aw);
 			if (u->outfd >= 0)
 				close(u->outfd);
 			free(u->kids);
@@ -1926,6 +2167,8 @@ out:
 	}
 	if (own)
 		own->free(own);
+	if (r.art)
+		pl_art_close(r.art);
 	if (r.sfd >= 0)
 		close(r.sfd);
 	if (r.jfd >= 0)

@@ -49,6 +49,13 @@ struct pl_run_opts {
 	struct pl_executor *executor;	/* NULL: local processes */
 	double sync_every;	/* most seconds an event waits for its fsync; 0: 0.05 */
 	long fanout_parallelism;	/* children at once when nothing says; 0: CPUs */
+	/* Outputs through an artifact store (lib/store.h, redis://...): every
+	 * attempt runs under "dagrun step" (self: this program's path), reading
+	 * its input from the store and writing its output there as it goes;
+	 * the run directory keeps a copy of each task's output. NULL: files. */
+	const char *store;
+	long store_ttl;		/* seconds; 0: the store's default */
+	const char *self;
 };
 
 /* Run p. Returns 0 when the run succeeded, 1 when it failed, 128+n when

@@ -17,14 +17,17 @@
 #include "fs.h"
 #include "pipeline.h"
 #include "runner.h"
+#include "step.h"
 #include "tmpl.h"
 
 static const char usage[] =
 	"dagrun [run] FILE [-I dir] [-p name=value]... [--run-id ID] [--runs-dir DIR]\n"
-	"       [--events FILE] [--cache-dir DIR]\n"
+	"       [--events FILE] [--cache-dir DIR] [--store redis://...] [--store-ttl S]\n"
 	"dagrun lint FILE [-I dir] [-p name=value]...\n"
 	"dagrun graph FILE [--format dot|mermaid] [-I dir] [-p name=value]...\n"
-	"dagrun status [RUN] | logs RUN TASK[/N] | list | stop RUN | resume RUN [--runs-dir DIR]";
+	"dagrun status [RUN] | logs RUN TASK[/N] | list | stop RUN | resume RUN [--runs-dir DIR]\n"
+	"dagrun step --store SPEC --run ID --task T [--child N] [--attempt A]\n"
+	"       [--input KEY[@OFF+LEN]]... -- COMMAND";
 
 static const char help[] =
 	"\nRun a pipeline file's tasks as local processes, check it, or draw it.\n\n"
@@ -37,6 +40,8 @@ static const char help[] =
 	"                          (PLUMB_EVENTS)\n"
 	"      --cache-dir DIR     outputs of tasks with cache: true (PLUMB_CACHE_DIR;\n"
 	"                          .plumb/cache)\n"
+	"      --store URL         outputs through Redis, each attempt under 'dagrun step'\n"
+	"                          (PLUMB_STORE); --store-ttl S: their life (PLUMB_STORE_TTL)\n"
 	"      --quiet             no progress lines from run, no ok from lint\n"
 	"  -v, --verbose           say more on stderr\n"
 	"  -h, --help              this text\n"
@@ -294,7 +299,8 @@ static json_t *strings(const char *const *v, size_t n)
 }
 
 /* Run p in dir, a new run or (resume) one to finish; returns the exit status. */
-static const char *events_path, *cache_dir;
+static const char *events_path, *cache_dir, *store;
+static long store_ttl;
 
 static int run(const struct pl_pipeline *p, const char *dir, const char *id,
 	       const struct how *h, int resume)
@@ -303,7 +309,14 @@ static int run(const struct pl_pipeline *p, const char *dir, const char *id,
 	struct display d = { isatty(2) && !getenv("PLUMB_NO_TABLE"), 0 };
 	struct pl_run_opts o = { .dir = dir, .id = id, .kill_grace = 3, .progress = progress_line,
 				 .tick = d.tty ? progress_table : NULL, .ctx = &d,
-				 .resume = resume, .events_fd = -1, .cache_dir = cache_dir };
+				 .resume = resume, .events_fd = -1, .cache_dir = cache_dir,
+				 .store = store, .store_ttl = store_ttl };
+	static char self[4096];
+	ssize_t sn = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (sn > 0) {
+		self[sn] = '\0';
+		o.self = self;
+	}
 	sigset_t set;
 	int rc;
 
@@ -331,6 +344,10 @@ static int run(const struct pl_pipeline *p, const char *dir, const char *id,
 		json_object_set_new(j, "cwd", json_string(cwd));
 		json_object_set_new(j, "params", strings(h->params, h->nparams));
 		json_object_set_new(j, "search", strings(h->search, h->nsearch));
+		if (store)
+			json_object_set_new(j, "store", json_string(store));
+		if (store_ttl)
+			json_object_set_new(j, "store_ttl", json_integer(store_ttl));
 		snprintf(path, sizeof path, "%s/run.json", dir);
 		if (json_dump_file(j, path, JSON_COMPACT) < 0)
 			pl_die(PL_EX_SOFTWARE, "cannot write '%s'", path);
@@ -649,6 +666,10 @@ static int cmd_resume(const char *runs, const char *id)
 	h.file = json_string_value(json_object_get(j, "file"));
 	h.search = json_strings(json_object_get(j, "search"), &h.nsearch);
 	h.params = json_strings(json_object_get(j, "params"), &h.nparams);
+	if (json_string_value(json_object_get(j, "store")) && !store)
+		store = json_string_value(json_object_get(j, "store"));
+	if (json_integer_value(json_object_get(j, "store_ttl")) && !store_ttl)
+		store_ttl = json_integer_value(json_object_get(j, "store_ttl"));
 	struct pl_pipeline *p = load(h.file, h.search, h.nsearch, h.params, h.nparams);
 	rc = run(p, abs, id, &h, 1);
 	pl_pipeline_free(p);
@@ -666,6 +687,83 @@ static int str_in(const char *s, const char *const *list)
 	return 0;
 }
 
+/* "KEY" or "KEY@OFF+LEN": a byte range of an output */
+static void parse_input(char *arg, struct pl_step_input *in)
+{
+	char *at = strrchr(arg, '@'), *end;
+
+	in->key = arg;
+	in->off = 0;
+	in->len = -1;
+	if (!at)
+		return;
+	*at = '\0';
+	in->off = strtoll(at + 1, &end, 10);
+	if (*end != '+' || in->off < 0)
+		pl_usage_error("--input '%s@%s': want KEY@OFFSET+LENGTH", arg, at + 1);
+	in->len = strtoll(end + 1, &end, 10);
+	if (*end || in->len < 0)
+		pl_usage_error("--input '%s@%s': want KEY@OFFSET+LENGTH", arg, at + 1);
+}
+
+/* dagrun step: one attempt with its input and output in the run's store
+ * (lib/step.h): what each Pod of the Kubernetes executor runs. */
+static int cmd_step(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "store", required_argument, NULL, 's' },
+		{ "run", required_argument, NULL, 'r' },
+		{ "task", required_argument, NULL, 't' },
+		{ "child", required_argument, NULL, 'c' },
+		{ "attempt", required_argument, NULL, 'a' },
+		{ "input", required_argument, NULL, 'i' },
+		PL_COMMON_LONGOPTS,
+		{ 0 }
+	};
+	struct pl_step o = { .child = -1, .attempt = 1, .log_fd = 2 };
+	struct pl_step_input *in = pl_xmalloc((argc + 1) * sizeof *in);
+	char err[1024] = "";
+	const char *child = pl_env("PLUMB_CHILD", NULL);
+	int c;
+
+	o.store = pl_env("PLUMB_STORE", NULL);
+	o.run = pl_env("PLUMB_RUN_ID", NULL);
+	o.task = pl_env("PLUMB_TASK", NULL);
+	if (child)
+		o.child = pl_parse_long("PLUMB_CHILD", child, 0, 1L << 40);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+vh", lo, NULL)) != -1) {
+		switch (c) {
+		case 's': o.store = optarg; break;
+		case 'r': o.run = optarg; break;
+		case 't': o.task = optarg; break;
+		case 'c': o.child = pl_parse_long("--child", optarg, 0, 1L << 40); break;
+		case 'a': o.attempt = (int)pl_parse_long("--attempt", optarg, 1, 1000000); break;
+		case 'i': parse_input(optarg, &in[o.ninputs++]); break;
+		default: pl_common_option(c, optarg);
+		}
+	}
+	if (!o.store || !o.run || !o.task)
+		pl_usage_error("step needs --store, --run and --task (or PLUMB_STORE, "
+			       "PLUMB_RUN_ID, PLUMB_TASK)");
+	/* the command: one string for /bin/sh -c, or "/bin/sh -c STRING" */
+	if (argc - optind == 3 && strcmp(argv[optind + 1], "-c") == 0 &&
+	    (strcmp(argv[optind], "/bin/sh") == 0 || strcmp(argv[optind], "sh") == 0))
+		o.cmd = argv[optind + 2];
+	else if (argc - optind == 1)
+		o.cmd = argv[optind];
+	else
+		pl_usage_error("step takes one command (a string for /bin/sh -c)");
+	o.inputs = in;
+	int rc = pl_step_run(&o, err, sizeof err);
+	if (*err && o.child >= 0)
+		fprintf(stderr, "dagrun: step %s/%ld: %s\n", o.task, o.child, err);
+	else if (*err)
+		fprintf(stderr, "dagrun: step %s: %s\n", o.task, err);
+	free(in);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -676,6 +774,8 @@ int main(int argc, char **argv)
 		{ "run-id", required_argument, NULL, 'U' },
 		{ "events", required_argument, NULL, 'E' },
 		{ "cache-dir", required_argument, NULL, 'C' },
+		{ "store", required_argument, NULL, 'S' },
+		{ "store-ttl", required_argument, NULL, 'T' },
 		PL_COMMON_LONGOPTS,
 		{ 0 }
 	};
@@ -689,10 +789,14 @@ int main(int argc, char **argv)
 	int c;
 
 	pl_init("dagrun", usage, help);
+	if (argc > 1 && strcmp(argv[1], "step") == 0)
+		exit(cmd_step(argc - 1, argv + 1));
 	format = pl_env("PLUMB_GRAPH_FORMAT", "dot");
 	runs = pl_env("PLUMB_RUNS_DIR", ".plumb/runs");
 	events_path = pl_env("PLUMB_EVENTS", NULL);
 	cache_dir = pl_env("PLUMB_CACHE_DIR", NULL);
+	store = pl_env("PLUMB_STORE", NULL);
+	store_ttl = pl_env_long("PLUMB_STORE_TTL", 0);
 	search = pl_xmalloc(argc * sizeof *search + sizeof *search);
 	params = pl_xmalloc(argc * sizeof *params + sizeof *params);
 	while ((c = getopt_long(argc, argv, "I:p:f:vh", longopts, NULL)) != -1) {
@@ -719,6 +823,12 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			cache_dir = optarg;
+			break;
+		case 'S':
+			store = optarg;
+			break;
+		case 'T':
+			store_ttl = pl_parse_long("--store-ttl", optarg, 1, 1L << 40);
 			break;
 		default:
 			pl_common_option(c, optarg);
@@ -751,6 +861,8 @@ int main(int argc, char **argv)
 	if (optind + 2 != argc)
 		pl_usage_error("'%s' takes one pipeline file", cmd);
 	file = argv[optind + 1];
+	if (store && strncmp(store, "redis://", 8) != 0)
+		pl_usage_error("--store '%s': want redis://host[:port][/db]", store);
 	if (strcmp(format, "dot") != 0 && strcmp(format, "mermaid") != 0)
 		pl_usage_error("unknown --format '%s' (want dot or mermaid)", format);
 
