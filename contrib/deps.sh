@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config libcurl4-openssl-dev libjansson-dev libyaml-dev
 libhiredis-dev libopenblas-dev libssl-dev libutf8proc-dev bats bats-assert bats-support
 redis-server prometheus-pushgateway groff-base time ca-certificates git jq
 python3-faiss python3-numpy python3-sklearn
-python3-regex python3-tabulate python3-colorama python3-lxml python3-portalocker"
+python3-regex python3-tabulate python3-colorama python3-lxml python3-portalocker python3-yaml"
 # Node (peer benchmarks, the LangChain compatibility test) and Python (test
 # servers) come from Debian only when the machine has none of its own.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
