@@ -57,6 +57,7 @@ struct job {
 	unsigned char key[32];
 	struct feed *feed;	/* its streamed standard input, or NULL */
 	int streaming;		/* started reading an upstream that still ran */
+	int reread;		/* was run again once for a replaced input */
 	size_t slot;		/* index in runner.jobs */
 };
 
@@ -1566,6 +1567,14 @@ static int reaped(struct runner *r, struct job *j, const struct pl_xdone *d)
 	}
 	int again = !r->interrupted && !j->upstream_failed && j->attempt <= rt->limit &&
 		retryable(rt, d->code, sig);
+	/* through the store, a reader whose input was written again (a
+	 * resumed fan-out assembles its output anew; the shim exits 75) reads
+	 * the new one: once, whatever its retry policy says */
+	if (!again && !r->interrupted && !j->upstream_failed && r->art && j->streaming &&
+	    d->code == 75 && !j->reread) {
+		j->reread = 1;
+		again = 1;
+	}
 	if (again) {
 		wait = rt->backoff * pow(rt->factor, j->attempt - 1);
 		if (rt->max > 0 && wait > rt->max)

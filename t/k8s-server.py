@@ -35,12 +35,14 @@ their stdout and stderr become the Pod's log, and its status goes Pending ->
 Running -> Succeeded or Failed with containerStatuses (state.terminated with
 exitCode and reason), emitting watch events. activeDeadlineSeconds ends a Pod
 DeadlineExceeded. Deleting a running Pod sets deletionTimestamp, sends
-SIGTERM, then SIGKILL after the grace period, then removes it. A container
-with neither command nor args succeeds at once with an empty log (the test
-server has no images). Namespaces exist implicitly.
+SIGTERM, then SIGKILL after the grace period, then gives it a terminal phase
+with its containers' exit codes (as kubelets do since Kubernetes 1.27) and
+removes it. A container with neither command nor args succeeds at once with
+an empty log (the test server has no images). Namespaces exist implicitly.
 
 Beyond the API, for tests (never authenticated):
-  GET    /__log[?since=N]    every request: n, method, path, query, status, user, t, fault
+  GET    /__log[?since=N]    every request: n, method, path, query, status, user, t, fault,
+                             and for a create the object's name (an audit log's objectRef)
   GET    /__stats            counters
   POST   /__reset            forget objects (killing their processes), faults, log
   POST   /__config           {"tokens": {"TOKEN": "user"}, "anonymous": bool,
@@ -1002,6 +1004,19 @@ def delete_pod(st, ns, name, grace):
     st.put("Pod", pod, "MODIFIED")
     kill(procs, signal.SIGTERM)
     generation = st.generation
+    every = list(st.procs.get((ns, name), []))
+
+    def terminal(p):
+        """As the kubelet does since Kubernetes 1.27: a deleted Pod that will not
+        be restarted gets a terminal phase, with its containers' exit codes,
+        before it goes."""
+        cts = p["spec"]["containers"]
+        codes = [q.returncode if q.returncode >= 0 else 128 - q.returncode for q in every]
+        codes += [137] * (len(cts) - len(codes))
+        started = p["status"].get("startTime") or now_rfc3339()
+        finish_pod(p, [terminated(c["name"], c.get("image", ""), code, "Completed" if code == 0 else "Error",
+                                  started) for c, code in zip(cts, codes)],
+                   "Succeeded" if all(code == 0 for code in codes[:len(cts)]) else "Failed")
 
     def reaper():
         end = time.monotonic() + grace
@@ -1013,6 +1028,7 @@ def delete_pod(st, ns, name, grace):
         with st.cond:
             if st.generation == generation and pod_key(ns, name) in st.objs:
                 st.procs.pop((ns, name), None)
+                set_status(st, ns, name, terminal)
                 st.remove("Pod", ns, name)
     threading.Thread(target=reaper, daemon=True).start()
     return copy.deepcopy(pod)
@@ -1530,6 +1546,7 @@ class Handler(BaseHTTPRequestHandler):
             meta["name"] = meta["generateName"] + "".join(random.choice("bcdfghjklmnpqrstvwxz2456789")
                                                           for _ in range(5))
         name = meta["name"]
+        self.entry["name"] = name  # as an audit log's objectRef.name
         with st.cond:
             if (kind, ns, name) in st.objs:
                 raise ApiError(409, '%s "%s" already exists' % (res, name), "AlreadyExists",

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "exec_k8s.h"
 #include "fs.h"
 #include "pipeline.h"
 #include "runner.h"
@@ -40,6 +41,9 @@ static const char help[] =
 	"                          (PLUMB_EVENTS)\n"
 	"      --cache-dir DIR     outputs of tasks with cache: true (PLUMB_CACHE_DIR;\n"
 	"                          .plumb/cache)\n"
+	"      --executor E        local (default) or k8s: each attempt a Pod (PLUMB_EXECUTOR);\n"
+	"                          --image, --namespace, --context, --pod-gc, --qps, --burst,\n"
+	"                          --pending-timeout: see dagrun(1)\n"
 	"      --store URL         outputs through Redis, each attempt under 'dagrun step'\n"
 	"                          (PLUMB_STORE); --store-ttl S: their life (PLUMB_STORE_TTL)\n"
 	"      --quiet             no progress lines from run, no ok from lint\n"
@@ -301,6 +305,10 @@ static json_t *strings(const char *const *v, size_t n)
 /* Run p in dir, a new run or (resume) one to finish; returns the exit status. */
 static const char *events_path, *cache_dir, *store;
 static long store_ttl;
+/* --executor k8s */
+static const char *executor = "local", *image, *kcontext, *knamespace, *pod_gc;
+static double kqps, pending_timeout;
+static long kburst;
 
 static int run(const struct pl_pipeline *p, const char *dir, const char *id,
 	       const struct how *h, int resume)
@@ -348,6 +356,13 @@ static int run(const struct pl_pipeline *p, const char *dir, const char *id,
 			json_object_set_new(j, "store", json_string(store));
 		if (store_ttl)
 			json_object_set_new(j, "store_ttl", json_integer(store_ttl));
+		json_object_set_new(j, "executor", json_string(executor));
+		if (image)
+			json_object_set_new(j, "image", json_string(image));
+		if (knamespace)
+			json_object_set_new(j, "namespace", json_string(knamespace));
+		if (kcontext)
+			json_object_set_new(j, "context", json_string(kcontext));
 		snprintf(path, sizeof path, "%s/run.json", dir);
 		if (json_dump_file(j, path, JSON_COMPACT) < 0)
 			pl_die(PL_EX_SOFTWARE, "cannot write '%s'", path);
@@ -360,7 +375,32 @@ static int run(const struct pl_pipeline *p, const char *dir, const char *id,
 	sigaddset(&set, SIGTERM);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);	/* a reader that goes away is an error, not a death */
+	struct pl_executor *x = NULL;
+	if (strcmp(executor, "k8s") == 0) {
+		struct pl_exec_k8s_opts ko;
+		pl_exec_k8s_opts_default(&ko);
+		ko.load.context = kcontext;
+		ko.load.namespace = knamespace;
+		ko.run_id = id;
+		ko.image = image;
+		ko.store = store;
+		ko.store_ttl = store_ttl;
+		ko.run_dir = dir;
+		if (kqps)
+			ko.qps = kqps;
+		if (kburst)
+			ko.burst = kburst;
+		if (pending_timeout)
+			ko.pending_timeout = pending_timeout;
+		if (pod_gc && pl_pod_gc_parse(pod_gc, &ko.gc) < 0)
+			pl_usage_error("--pod-gc '%s': want on-success, on-completion or never", pod_gc);
+		if (!(x = pl_exec_k8s_new(&ko, err, sizeof err)))
+			pl_die(PL_EX_USAGE, "k8s: %s", err);
+		o.executor = x;
+	}
 	rc = pl_run(p, &o, err, sizeof err);
+	if (x)
+		x->free(x);
 	if (rc < 0)
 		pl_die(PL_EX_SOFTWARE, "run '%s': %s", id, err);
 	if (o.events_fd > 1)
@@ -670,6 +710,15 @@ static int cmd_resume(const char *runs, const char *id)
 		store = json_string_value(json_object_get(j, "store"));
 	if (json_integer_value(json_object_get(j, "store_ttl")) && !store_ttl)
 		store_ttl = json_integer_value(json_object_get(j, "store_ttl"));
+	/* the same executor, where the run's Pods are */
+	if (json_string_value(json_object_get(j, "executor")))
+		executor = json_string_value(json_object_get(j, "executor"));
+	if (json_string_value(json_object_get(j, "image")) && !image)
+		image = json_string_value(json_object_get(j, "image"));
+	if (json_string_value(json_object_get(j, "namespace")) && !knamespace)
+		knamespace = json_string_value(json_object_get(j, "namespace"));
+	if (json_string_value(json_object_get(j, "context")) && !kcontext)
+		kcontext = json_string_value(json_object_get(j, "context"));
 	struct pl_pipeline *p = load(h.file, h.search, h.nsearch, h.params, h.nparams);
 	rc = run(p, abs, id, &h, 1);
 	pl_pipeline_free(p);
@@ -717,10 +766,17 @@ static int cmd_step(int argc, char **argv)
 		{ "child", required_argument, NULL, 'c' },
 		{ "attempt", required_argument, NULL, 'a' },
 		{ "input", required_argument, NULL, 'i' },
+		/* the executor's spelling: --out T.out or T/N.out names the task
+		 * and child; the log key follows from it; the run has its TTL */
+		{ "in", required_argument, NULL, 'i' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "ttl", required_argument, NULL, 'x' },
 		PL_COMMON_LONGOPTS,
 		{ 0 }
 	};
 	struct pl_step o = { .child = -1, .attempt = 1, .log_fd = 2 };
+	char *outtask = NULL;
 	struct pl_step_input *in = pl_xmalloc((argc + 1) * sizeof *in);
 	char err[1024] = "";
 	const char *child = pl_env("PLUMB_CHILD", NULL);
@@ -740,6 +796,22 @@ static int cmd_step(int argc, char **argv)
 		case 'c': o.child = pl_parse_long("--child", optarg, 0, 1L << 40); break;
 		case 'a': o.attempt = (int)pl_parse_long("--attempt", optarg, 1, 1000000); break;
 		case 'i': parse_input(optarg, &in[o.ninputs++]); break;
+		case 'o': {
+			char *dot = strrchr(optarg, '.'), *slash;
+			if (!dot || strcmp(dot, ".out") != 0)
+				pl_usage_error("--out '%s': want TASK.out or TASK/N.out", optarg);
+			free(outtask);
+			outtask = pl_xstrndup(optarg, dot - optarg);
+			if ((slash = strchr(outtask, '/'))) {
+				*slash = '\0';
+				o.child = pl_parse_long("--out", slash + 1, 0, 1L << 40);
+			}
+			o.task = outtask;
+			break;
+		}
+		case 'l':
+		case 'x':
+			break;
 		default: pl_common_option(c, optarg);
 		}
 	}
@@ -761,6 +833,7 @@ static int cmd_step(int argc, char **argv)
 	else if (*err)
 		fprintf(stderr, "dagrun: step %s: %s\n", o.task, err);
 	free(in);
+	free(outtask);
 	return rc;
 }
 
@@ -776,6 +849,14 @@ int main(int argc, char **argv)
 		{ "cache-dir", required_argument, NULL, 'C' },
 		{ "store", required_argument, NULL, 'S' },
 		{ "store-ttl", required_argument, NULL, 'T' },
+		{ "executor", required_argument, NULL, 'X' },
+		{ "image", required_argument, NULL, 0x3001 },
+		{ "context", required_argument, NULL, 0x3002 },
+		{ "namespace", required_argument, NULL, 0x3003 },
+		{ "pod-gc", required_argument, NULL, 0x3004 },
+		{ "qps", required_argument, NULL, 0x3005 },
+		{ "burst", required_argument, NULL, 0x3006 },
+		{ "pending-timeout", required_argument, NULL, 0x3007 },
 		PL_COMMON_LONGOPTS,
 		{ 0 }
 	};
@@ -796,6 +877,10 @@ int main(int argc, char **argv)
 	events_path = pl_env("PLUMB_EVENTS", NULL);
 	cache_dir = pl_env("PLUMB_CACHE_DIR", NULL);
 	store = pl_env("PLUMB_STORE", NULL);
+	executor = pl_env("PLUMB_EXECUTOR", "local");
+	image = pl_env("PLUMB_IMAGE", NULL);
+	knamespace = pl_env("PLUMB_NAMESPACE", NULL);
+	pod_gc = pl_env("PLUMB_POD_GC", NULL);
 	store_ttl = pl_env_long("PLUMB_STORE_TTL", 0);
 	search = pl_xmalloc(argc * sizeof *search + sizeof *search);
 	params = pl_xmalloc(argc * sizeof *params + sizeof *params);
@@ -830,6 +915,34 @@ int main(int argc, char **argv)
 		case 'T':
 			store_ttl = pl_parse_long("--store-ttl", optarg, 1, 1L << 40);
 			break;
+		case 'X':
+			executor = optarg;
+			break;
+		case 0x3001:
+			image = optarg;
+			break;
+		case 0x3002:
+			kcontext = optarg;
+			break;
+		case 0x3003:
+			knamespace = optarg;
+			break;
+		case 0x3004:
+			pod_gc = optarg;
+			break;
+		case 0x3005:
+			kqps = atof(optarg);
+			if (kqps <= 0)
+				pl_usage_error("--qps '%s': want a positive number", optarg);
+			break;
+		case 0x3006:
+			kburst = pl_parse_long("--burst", optarg, 1, 100000);
+			break;
+		case 0x3007:
+			pending_timeout = atof(optarg);
+			if (pending_timeout <= 0)
+				pl_usage_error("--pending-timeout '%s': want seconds", optarg);
+			break;
 		default:
 			pl_common_option(c, optarg);
 		}
@@ -861,6 +974,10 @@ int main(int argc, char **argv)
 	if (optind + 2 != argc)
 		pl_usage_error("'%s' takes one pipeline file", cmd);
 	file = argv[optind + 1];
+	if (strcmp(executor, "local") != 0 && strcmp(executor, "k8s") != 0)
+		pl_usage_error("--executor '%s': want local or k8s", executor);
+	if (strcmp(executor, "k8s") == 0 && !store)
+		pl_usage_error("--executor k8s needs --store redis://... (Pods share no files)");
 	if (store && strncmp(store, "redis://", 8) != 0)
 		pl_usage_error("--store '%s': want redis://host[:port][/db]", store);
 	if (strcmp(format, "dot") != 0 && strcmp(format, "mermaid") != 0)
