@@ -203,7 +203,7 @@ static void manifests(void)
 	CHECK_STR(jstr(p, "spec.containers[0].image"), "plumb:latest", "manifest: --image by default");
 	CHECK_STR(jstr(p, "spec.containers[0].command"),
 		  "[\"dagrun\",\"step\",\"--store\",\"redis://redis:6379/0\",\"--run\",\"r1\","
-		  "\"--out\",\"embed/3.out\",\"--log\",\"embed/3.log\",\"--in\",\"discover.out\","
+		  "\"--out\",\"embed/3.out\",\"--log\",\"embed/3.log\",\"--attempt\",\"2\",\"--in\",\"discover.out\","
 		  "\"--in\",\"split/0.out\",\"--ttl\",\"86400\",\"--\",\"/bin/sh\",\"-c\","
 		  "\"chunk | embed\"]", "manifest: the shim's command line, exactly");
 	CHECK_STR(jstr(p, "spec.containers[0].env"),
@@ -247,7 +247,7 @@ static void manifests(void)
 	CHECK(!strstr(jstr(p, "metadata.labels"), "child"), "manifest: no child label for a task");
 	CHECK_STR(jstr(p, "spec.containers[0].command"),
 		  "[\"/usr/local/bin/dagrun\",\"step\",\"--store\",\"redis://redis:6379/0\",\"--run\","
-		  "\"r1\",\"--out\",\"embed/3.out\",\"--log\",\"embed/3.log\",\"--\",\"/bin/sh\","
+		  "\"r1\",\"--out\",\"embed/3.out\",\"--log\",\"embed/3.log\",\"--attempt\",\"2\",\"--\",\"/bin/sh\","
 		  "\"-c\",\"chunk | embed\"]", "manifest: no --in, no --ttl; the dagrun path");
 	json_decref(p);
 
