@@ -90,13 +90,17 @@ shard 3 timed out"
 }
 
 @test "a failing Pod fails its task, is kept for debugging, and its log is in the run directory" {
-	run -1 --separate-stderr k8s gate.yaml --run-id g -p fail=1
+	run -1 --separate-stderr k8s gate.yaml --run-id g -p fail=1 --image-pull-secret regcred
 	[[ "$stderr" == *"dagrun: train: Failed (exit 1)"* ]]
 	assert_equal "$(cat .plumb/runs/g/tasks/alert.out)" "alert Failed"
 	run -0 pods g
 	assert_output --regexp 'train.* Failed'
 	run -0 dagrun logs g train
 	assert_output --partial "epoch 1"
+	run -0 jq -rs '[.[] | select(.metadata.labels["plumb.dev/run"] == "g")] |
+		all(.spec.imagePullSecrets == [{"name": "regcred"}] and
+		.spec.automountServiceAccountToken == false)' "$KDIR/manifests.jsonl"
+	assert_output true
 }
 
 @test "resume after kill -9 adopts the run's Pods: no second copy of any Pod, nothing lost" {

@@ -308,6 +308,8 @@ static long store_ttl;
 /* --executor k8s */
 static const char *executor = "local", *image, *kcontext, *knamespace, *pod_gc;
 static double kqps, pending_timeout;
+static const char *pull_secrets[17];
+static size_t npull;
 static long kburst;
 
 static int run(const struct pl_pipeline *p, const char *dir, const char *id,
@@ -386,6 +388,7 @@ static int run(const struct pl_pipeline *p, const char *dir, const char *id,
 		ko.store = store;
 		ko.store_ttl = store_ttl;
 		ko.run_dir = dir;
+		ko.pull_secrets = npull ? pull_secrets : NULL;
 		if (kqps)
 			ko.qps = kqps;
 		if (kburst)
@@ -857,6 +860,7 @@ int main(int argc, char **argv)
 		{ "qps", required_argument, NULL, 0x3005 },
 		{ "burst", required_argument, NULL, 0x3006 },
 		{ "pending-timeout", required_argument, NULL, 0x3007 },
+		{ "image-pull-secret", required_argument, NULL, 0x3008 },
 		PL_COMMON_LONGOPTS,
 		{ 0 }
 	};
@@ -937,6 +941,11 @@ int main(int argc, char **argv)
 			break;
 		case 0x3006:
 			kburst = pl_parse_long("--burst", optarg, 1, 100000);
+			break;
+		case 0x3008:
+			if (npull == 16)
+				pl_usage_error("--image-pull-secret: at most 16");
+			pull_secrets[npull++] = optarg;
 			break;
 		case 0x3007:
 			pending_timeout = atof(optarg);
