@@ -236,8 +236,10 @@ for r in sorted((json.loads(l) for l in open("v2.jsonl")), key=lambda r: r.get("
 	: > empty
 	# feed slowly, in small batches, so that commits and merges go on
 	# while readers open the store
+	# (acks exists before the writer starts: the loop below copies it)
+	: > acks
 	( while IFS= read -r l; do printf '%s\n' "$l"; sleep 0.002; done < in.jsonl ) |
-		upsert-local -b 2 st > acks &
+		upsert-local -b 2 st >> acks &
 	pid=$!
 	n=0
 	while kill -0 "$pid" 2>/dev/null && [ $n -lt 40 ]; do
