@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -18,7 +17,7 @@
 #include "hash.h"
 #include "http.h"
 #include "json.h"
-#include "redisurl.h"
+#include "vcache.h"
 
 #define CACHE_PREFIX "plumb:chat:"
 /* bumped when the body, key or stored value change form, so old entries miss */
@@ -44,8 +43,7 @@ struct pl_chat {
 	const char *headers[3];
 
 	/* cache */
-	redisContext *redis;
-	char *dir;
+	struct pl_vcache *cache;	/* a directory or Redis (lib/vcache) */
 	int use_cache;
 	char warning[PL_CHAT_ERRLEN];
 
@@ -357,83 +355,26 @@ static void cache_off(struct pl_chat *c, const char *fmt, ...)
 	c->use_cache = 0;
 }
 
-static void dir_path(const struct pl_chat *c, const unsigned char key[32], char *path, size_t n,
-		     int sub)
-{
-	char hex[65];
-	pl_hex(key, 32, hex);
-	if (sub)
-		snprintf(path, n, "%s/%.2s", c->dir, hex);
-	else
-		snprintf(path, n, "%s/%.2s/%s", c->dir, hex, hex + 2);
-}
-
 /* The stored value for key into out (reset): 1 found, 0 not. */
 static int cache_get(struct pl_chat *c, const unsigned char key[32], struct pl_buf *out)
 {
+	char err[PL_VCACHE_ERRLEN];
+	int found;
+
 	out->n = 0;
 	if (!c->use_cache)
 		return 0;
-	if (c->dir) {
-		char path[4200], chunk[65536];
-		dir_path(c, key, path, sizeof path, 0);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return 0;
-		ssize_t k;
-		while ((k = read(fd, chunk, sizeof chunk)) > 0)
-			pl_buf_add(out, chunk, (size_t)k);
-		close(fd);
-		return k == 0 && out->n > 0;
-	}
-	char name[sizeof CACHE_PREFIX + 64];
-	memcpy(name, CACHE_PREFIX, sizeof CACHE_PREFIX - 1);
-	pl_hex(key, 32, name + sizeof CACHE_PREFIX - 1);
-	redisReply *rep = redisCommand(c->redis, "GET %s", name);
-	int found = 0;
-	if (!rep || rep->type == REDIS_REPLY_ERROR) {
-		cache_off(c, "redis GET failed: %s; going on without the cache",
-			  rep ? rep->str : c->redis->errstr);
-	} else if (rep->type == REDIS_REPLY_STRING) {
-		pl_buf_add(out, rep->str, rep->len);
-		found = 1;
-	}
-	if (rep)
-		freeReplyObject(rep);
-	return found;
+	if ((found = pl_vcache_get_bytes(c->cache, key, out, err)) < 0)
+		cache_off(c, "%s; going on without the cache", err);
+	return found > 0;
 }
 
 static void cache_put(struct pl_chat *c, const unsigned char key[32], const char *v, size_t n)
 {
-	if (!c->use_cache)
-		return;
-	if (c->dir) {
-		char sub[4200], path[4200], tmp[4300];
-		dir_path(c, key, sub, sizeof sub, 1);
-		dir_path(c, key, path, sizeof path, 0);
-		mkdir(sub, 0777);
-		snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-		/* write then rename, so a reader never sees half a reply */
-		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-		if (fd < 0 || write(fd, v, n) != (ssize_t)n || close(fd) < 0 || rename(tmp, path) < 0) {
-			char msg[300];
-			snprintf(msg, sizeof msg, "'%.200s': %s", path, strerror(errno));
-			unlink(tmp);
-			cache_off(c, "cannot write cache file %s; going on without the cache", msg);
-		}
-		return;
-	}
-	char name[sizeof CACHE_PREFIX + 64];
-	memcpy(name, CACHE_PREFIX, sizeof CACHE_PREFIX - 1);
-	pl_hex(key, 32, name + sizeof CACHE_PREFIX - 1);
-	redisReply *rep = c->o.cache_ttl_s > 0 ?
-		redisCommand(c->redis, "SET %s %b EX %ld", name, v, n, c->o.cache_ttl_s) :
-		redisCommand(c->redis, "SET %s %b", name, v, n);
-	if (!rep || rep->type == REDIS_REPLY_ERROR)
-		cache_off(c, "redis SET failed: %s; going on without the cache",
-			  rep ? rep->str : c->redis->errstr);
-	if (rep)
-		freeReplyObject(rep);
+	char err[PL_VCACHE_ERRLEN];
+
+	if (c->use_cache && pl_vcache_put_bytes(c->cache, key, v, n, err) < 0)
+		cache_off(c, "%s; going on without the cache", err);
 }
 
 /* A stored value is {"latency_ms":N,"response":{…the server's reply…}}: the
@@ -499,28 +440,13 @@ struct pl_chat *pl_chat_new(const struct pl_chat_opts *o, pl_chat_cb cb, void *c
 	c->ctx = ctx;
 
 	if (o->cache) {
-		char cerr[PL_CHAT_ERRLEN];
-		if (pl_is_redis_url(o->cache)) {
-			struct pl_redisurl u;
-			int config = 0;
-			if (pl_redisurl_parse(o->cache, &u, cerr, sizeof cerr) < 0) {
-				snprintf(err, PL_CHAT_ERRLEN, "cache: %.400s", cerr);
-				goto fail;
-			}
-			c->redis = pl_redis_connect(&u, 5000, cerr, sizeof cerr, &config);
-			pl_redisurl_free(&u);
-			if (!c->redis) {
-				snprintf(err, PL_CHAT_ERRLEN, "cache: %.400s", cerr);
-				*status = config ? PL_EX_USAGE : PL_EX_UNAVAILABLE;
-				goto fail;
-			}
-		} else {
-			if (mkdir(o->cache, 0777) < 0 && errno != EEXIST) {
-				snprintf(err, PL_CHAT_ERRLEN, "cache: cannot create directory '%.300s': %s",
-					 o->cache, strerror(errno));
-				goto fail;
-			}
-			c->dir = pl_xstrdup(o->cache);
+		char cerr[PL_VCACHE_ERRLEN];
+		int st = PL_EX_USAGE;
+		if (!(c->cache = pl_vcache_open(o->cache, CACHE_PREFIX, o->cache_ttl_s, 5000, cerr,
+						&st))) {
+			snprintf(err, PL_CHAT_ERRLEN, "cache: %.400s", cerr);
+			*status = st;
+			goto fail;
 		}
 		c->use_cache = 1;
 	}
@@ -567,9 +493,8 @@ void pl_chat_free(struct pl_chat *c)
 	for (size_t i = c->qhead; i < c->qn; i++)
 		slot_free(c->q[i]);
 	free(c->q);
-	if (c->redis)
-		redisFree(c->redis);
-	free(c->dir);
+	if (c->cache)
+		pl_vcache_close(c->cache);
 	free(c->base_url);
 	free(c->model);
 	free(c->api_key);

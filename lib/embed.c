@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "hash.h"
 #include "exitcode.h"
 #include "utf8.h"
 
@@ -37,15 +38,6 @@ static uint64_t fnv(const unsigned char *p, size_t n, uint64_t h)
 	return h;
 }
 
-static uint64_t mix(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
 
 #define FNV_BASIS 0xcbf29ce484222325ull
 /* feature kinds are hashed apart, and weighted */
@@ -93,7 +85,7 @@ static void feats_grow(struct feats *f)
 static void add_feat(struct feats *f, uint64_t h, int kind)
 {
 	/* the kind in the low bits weighs the feature */
-	uint64_t k = (mix(h ^ (uint64_t)kind * 0x9e3779b97f4a7c15ull) & ~3ull) | (uint64_t)kind;
+	uint64_t k = (pl_mix64(h ^ (uint64_t)kind * 0x9e3779b97f4a7c15ull) & ~3ull) | (uint64_t)kind;
 
 	if ((f->nused + 1) * 2 > f->cap)
 		feats_grow(f);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "buf.h"
 
@@ -31,4 +32,23 @@ int pl_mkdir_p(const char *path, char *failed, size_t n)
 	}
 	free(dir);
 	return status;
+}
+
+int pl_write_all(int fd, const void *p, size_t n)
+{
+	const char *q = p;
+
+	while (n > 0) {
+		ssize_t k = write(fd, q, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (k == 0)
+				errno = EIO;
+			return -1;
+		}
+		q += k;
+		n -= (size_t)k;
+	}
+	return 0;
 }

@@ -9,4 +9,8 @@
  * set and the directory that could not be made copied into failed (size n). */
 int pl_mkdir_p(const char *dir, char *failed, size_t n);
 
+/* write(2) all n bytes, going on after EINTR and short writes. Returns 0,
+ * or -1 with errno set. */
+int pl_write_all(int fd, const void *p, size_t n);
+
 #endif

@@ -5,6 +5,7 @@
 #define PL_HASH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define PL_SHA256_HEX 65	/* 64 hex digits and a NUL */
 #define PL_UUID_STR 37		/* 36 characters and a NUL */
@@ -26,5 +27,17 @@ int pl_unhex(const char *s, size_t n, unsigned char *out);	/* 0, or -1 if not he
 extern const unsigned char PL_UUID_NS_DNS[16], PL_UUID_NS_URL[16];
 extern const unsigned char PL_UUID_NS_PLUMB[16];	/* plumb's own: record ids */
 void pl_uuid5(const unsigned char ns[16], const void *name, size_t n, char out[PL_UUID_STR]);
+
+/* MurmurHash3's 64-bit finalizer: every input bit reaches every output bit.
+ * For hash tables and feature hashing, not for anything secret. */
+static inline uint64_t pl_mix64(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
 
 #endif

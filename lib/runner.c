@@ -165,19 +165,6 @@ static int fail(struct runner *r, const char *what, const char *path)
 	return -1;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t k = write(fd, p, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		p += k;
-		n -= k;
-	}
-	return 0;
-}
 
 /* fsync the journal if an event waits for it and it is time (or force). */
 static int sync_journal(struct runner *r, int force)
@@ -225,14 +212,14 @@ static int journal(struct runner *r, const char *event, const char *task, const 
 		pl_buf_adds(&b, tail);
 	}
 	pl_buf_adds(&b, "}\n");
-	if (write_all(r->jfd, b.p, b.n) < 0) {
+	if (pl_write_all(r->jfd, b.p, b.n) < 0) {
 		snprintf(r->err, r->errn, "cannot write the journal: %s", strerror(errno));
 		r->fatal = 1;
 		rc = -1;
 	}
 	r->dirty = 1;
 	/* a reader that went away must not stop the run */
-	if (r->efd >= 0 && write_all(r->efd, b.p, b.n) < 0)
+	if (r->efd >= 0 && pl_write_all(r->efd, b.p, b.n) < 0)
 		r->efd = -1;
 	pl_buf_free(&b);
 	return rc;
@@ -614,7 +601,7 @@ static int art_mirror(struct runner *r, const char *key, const char *path)
 	if (pl_art_stat(r->art, key, &i) == PL_ART_OK) {
 		while (off < i.size) {
 			ssize_t k = pl_art_read(r->art, key, i.gen, off, buf, sizeof buf);
-			if (k <= 0 || write_all(fd, buf, k) < 0)
+			if (k <= 0 || pl_write_all(fd, buf, k) < 0)
 				goto out;
 			off += k;
 		}
@@ -1021,7 +1008,7 @@ static int start(struct runner *r, struct job *j)
 			inkeys[ninkeys++] = pl_xstrdup(key);
 		} else if (kin.n <= 65536 && pipe2(pfd, O_CLOEXEC) == 0) {
 			if (fcntl(pfd[1], F_GETPIPE_SZ) >= (int)kin.n &&
-			    write_all(pfd[1], kin.p, kin.n) == 0) {
+			    pl_write_all(pfd[1], kin.p, kin.n) == 0) {
 				in_fd = pfd[0];
 			} else {
 				close(pfd[0]);
@@ -1031,7 +1018,7 @@ static int start(struct runner *r, struct job *j)
 		if (in_fd < 0 && !r->art) {
 			job_path(r, u, j->kid, "in", in, sizeof in);
 			in_fd = open(in, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-			if (in_fd < 0 || write_all(in_fd, kin.p, kin.n) < 0) {
+			if (in_fd < 0 || pl_write_all(in_fd, kin.p, kin.n) < 0) {
 				fail(r, "cannot write", in);
 				goto out;
 			}

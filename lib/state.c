@@ -506,20 +506,6 @@ out:
 	return status;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 static char *dir_of(const char *path)
 {
@@ -580,12 +566,12 @@ int pl_state_write_file(const struct pl_state *st, const char *path, const char 
 		}
 		pl_buf_add(&b, "}\n", 2);
 		if (b.n >= 1 << 20) {
-			if (write_all(fd, b.p, b.n) < 0)
+			if (pl_write_all(fd, b.p, b.n) < 0)
 				goto write_error;
 			b.n = 0;
 		}
 	}
-	if (write_all(fd, b.p, b.n) < 0 || fsync(fd) < 0)
+	if (pl_write_all(fd, b.p, b.n) < 0 || fsync(fd) < 0)
 		goto write_error;
 	if (close(fd) < 0) {
 		fd = -1;

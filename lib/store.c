@@ -1150,19 +1150,6 @@ static int dir_finish(struct pl_art_writer *w, int status)
 	return rc;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = write(fd, p, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
 
 static int dir_splice(struct pl_art_writer *w, const char *key, const struct pl_art_info *i)
 {
@@ -1185,7 +1172,7 @@ static int dir_splice(struct pl_art_writer *w, const char *key, const struct pl_
 			      errno == EOPNOTSUPP)) {
 			char buf[65536];
 			k = pread(fd, buf, left < (int64_t)sizeof buf ? (size_t)left : sizeof buf, off);
-			if (k > 0 && write_all(w->fd, buf, (size_t)k) < 0)
+			if (k > 0 && pl_write_all(w->fd, buf, (size_t)k) < 0)
 				k = -1;
 			if (k > 0)
 				off += k;
@@ -1377,7 +1364,7 @@ int pl_art_append(struct pl_art_writer *w, const void *p, size_t n)
 		return fail(s, PL_ART_ERR, "'%s': cannot append to a spliced output", w->key);
 	w->mode = 1;
 	if (!s->redis) {
-		if (write_all(w->fd, p, n) < 0)
+		if (pl_write_all(w->fd, p, n) < 0)
 			return fail(s, PL_ART_ERR, "cannot write '%s': %s", w->key, strerror(errno));
 		w->size += (int64_t)n;
 		return PL_ART_OK;

@@ -9,6 +9,7 @@
 #include <utf8proc.h>
 
 #include "buf.h"
+#include "hash.h"
 #include "utf8.h"
 
 /* Checked against sacreBLEU 2.6.0, rouge-score 0.1.x with NLTK 3.8's
@@ -203,15 +204,6 @@ static void encode(const uint32_t *s, size_t n, struct pl_buf *out)
  * keyed by id sequences, so no n-gram is ever built as a string.
  * ------------------------------------------------------------------------ */
 
-static inline uint64_t mix64(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
 
 /* All of s[0..n), 0 < n <= 8, in one word, with loads that overlap rather
  * than a byte copy (which stalls the load that follows it). */
@@ -242,7 +234,7 @@ static uint64_t hash_bytes(const void *p, size_t n)
 		h ^= h >> 29;
 	}
 	memcpy(&w, s + n - 8, 8);
-	return mix64((h ^ w) * 0x100000001b3ull) * 0x9e3779b97f4a7c15ull;
+	return pl_mix64((h ^ w) * 0x100000001b3ull) * 0x9e3779b97f4a7c15ull;
 }
 
 struct ient {
@@ -420,7 +412,7 @@ static inline uint64_t hash_step(uint64_t h, uint32_t x)
 /* The hash of the n-gram of kind whose running hash over its symbols is h. */
 static inline uint64_t hash_gram(uint64_t h, uint32_t kind, uint32_t n)
 {
-	return mix64(h ^ ((uint64_t)kind << 40) ^ ((uint64_t)n << 56));
+	return pl_mix64(h ^ ((uint64_t)kind << 40) ^ ((uint64_t)n << 56));
 }
 
 static size_t ngrams_upto(size_t len, int order)

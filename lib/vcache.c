@@ -45,7 +45,7 @@ struct pl_vcache *pl_vcache_open(const char *spec, const char *prefix, long ttl_
 		return c;
 	}
 	if (mkdir(spec, 0777) < 0 && errno != EEXIST) {
-		snprintf(err, PL_VCACHE_ERRLEN, "cannot create cache directory '%.300s': %s", spec,
+		snprintf(err, PL_VCACHE_ERRLEN, "cannot create directory '%.300s': %s", spec,
 			 strerror(errno));
 		*status = PL_EX_USAGE;
 		goto fail;
@@ -248,4 +248,78 @@ int pl_vcache_put(struct pl_vcache *c, const unsigned char (*keys)[32], size_t n
 	free(name);
 	free(buf);
 	return status;
+}
+
+/* --- any bytes under a key (the replies of lib/chat) ------------------- */
+
+int pl_vcache_get_bytes(struct pl_vcache *c, const unsigned char key[32], struct pl_buf *out,
+			char *err)
+{
+	out->n = 0;
+	if (c->dir) {
+		char path[4200], chunk[65536];
+		ssize_t k;
+		int fd;
+		dir_path(c, key, path, sizeof path, 0);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			return 0;
+		while ((k = read(fd, chunk, sizeof chunk)) > 0)
+			pl_buf_add(out, chunk, (size_t)k);
+		close(fd);
+		return k == 0 && out->n > 0;	/* a file that cannot be read is a miss */
+	}
+	size_t plen = strlen(c->prefix);
+	char *name = pl_xmalloc(plen + 65);
+	int found = 0;
+	memcpy(name, c->prefix, plen);
+	pl_hex(key, 32, name + plen);
+	redisReply *rep = redisCommand(c->r, "GET %b", name, plen + 64);
+	if (!rep || rep->type == REDIS_REPLY_ERROR) {
+		snprintf(err, PL_VCACHE_ERRLEN, "redis GET failed: %s", rep ? rep->str : c->r->errstr);
+		found = -1;
+	} else if (rep->type == REDIS_REPLY_STRING) {
+		pl_buf_add(out, rep->str, rep->len);
+		found = 1;
+	}
+	if (rep)
+		freeReplyObject(rep);
+	free(name);
+	return found;
+}
+
+int pl_vcache_put_bytes(struct pl_vcache *c, const unsigned char key[32], const void *v, size_t n,
+			char *err)
+{
+	if (c->dir) {
+		char sub[4200], path[4200], tmp[4300];
+		dir_path(c, key, sub, sizeof sub, 1);
+		dir_path(c, key, path, sizeof path, 0);
+		mkdir(sub, 0777);
+		snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+		/* write then rename, so a reader never sees half a value */
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+		if (fd < 0 || write(fd, v, n) != (ssize_t)n || close(fd) < 0 || rename(tmp, path) < 0) {
+			snprintf(err, PL_VCACHE_ERRLEN, "cannot write cache file '%.300s': %s", path,
+				 strerror(errno));
+			unlink(tmp);
+			return -1;
+		}
+		return 0;
+	}
+	size_t plen = strlen(c->prefix);
+	char *name = pl_xmalloc(plen + 65);
+	int rc = 0;
+	memcpy(name, c->prefix, plen);
+	pl_hex(key, 32, name + plen);
+	redisReply *rep = c->ttl > 0 ?
+		redisCommand(c->r, "SET %b %b EX %ld", name, plen + 64, v, n, c->ttl) :
+		redisCommand(c->r, "SET %b %b", name, plen + 64, v, n);
+	if (!rep || rep->type == REDIS_REPLY_ERROR) {
+		snprintf(err, PL_VCACHE_ERRLEN, "redis SET failed: %s", rep ? rep->str : c->r->errstr);
+		rc = -1;
+	}
+	if (rep)
+		freeReplyObject(rep);
+	free(name);
+	return rc;
 }

@@ -1,4 +1,4 @@
-/* A cache of embedding vectors, in Redis (redis://host:port[/db]) or in a
+/* A cache of embedding vectors (and of other values: the _bytes calls), in Redis (redis://host:port[/db]) or in a
  * directory, keyed by the SHA-256 of backend, model, dimension and text.
  * pl_vcache_open allocates the cache and pl_vcache_close frees it; vectors go
  * into caller arrays. Values are float32 in little-endian byte order.
@@ -34,5 +34,13 @@ int pl_vcache_get(struct pl_vcache *c, const unsigned char (*keys)[32], size_t n
 /* Store n vectors of dim floats. Returns 0, or -1 with err filled. */
 int pl_vcache_put(struct pl_vcache *c, const unsigned char (*keys)[32], size_t n, int dim,
 		  const float *vecs, char *err);
+
+/* Any value under a key (lib/chat keeps model replies so). get: 1 with out
+ * reset and filled, 0 for a miss, -1 with err filled. put: 0, or -1. */
+struct pl_buf;
+int pl_vcache_get_bytes(struct pl_vcache *c, const unsigned char key[32], struct pl_buf *out,
+			char *err);
+int pl_vcache_put_bytes(struct pl_vcache *c, const unsigned char key[32], const void *v, size_t n,
+			char *err);
 
 #endif

@@ -8,16 +8,11 @@ load test_helper
 HOOK=/services/T0000TEST/B0000TEST/secretsecretsecret
 
 setup_file() {
-	WEBHOOK_DIR=$(mktemp -d "$BATS_FILE_TMPDIR/webhook.XXXXXX")
-	python3 "$BATS_TEST_DIRNAME/webhook-server.py" --port-file "$WEBHOOK_DIR/port" \
-		--hook "$HOOK" > "$WEBHOOK_DIR/log" 2>&1 3>&- &
-	echo $! > "$WEBHOOK_DIR/pid"
-	for _ in $(seq 100); do [ -s "$WEBHOOK_DIR/port" ] && break; sleep 0.05; done
-	export WEBHOOK_PORT=$(cat "$WEBHOOK_DIR/port") WEBHOOK_DIR
+	start_webhook_server "$HOOK"
 }
 
 teardown_file() {
-	kill "$(cat "$WEBHOOK_DIR/pid")" 2>/dev/null || true
+	stop_webhook_server
 }
 
 local_setup() {

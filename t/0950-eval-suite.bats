@@ -12,18 +12,13 @@ HOOK=/services/T0000EVAL/B0000EVAL/evalsecret
 setup_file() {
 	start_openai_server --api-key sk-eval-0123456789 --models gpt-4o-mini
 	start_pushgateway
-	WEBHOOK_DIR=$(mktemp -d "$BATS_FILE_TMPDIR/webhook.XXXXXX")
-	python3 "$T_ROOT/t/webhook-server.py" --port-file "$WEBHOOK_DIR/port" --hook "$HOOK" \
-		> "$WEBHOOK_DIR/log" 2>&1 3>&- &
-	echo $! > "$WEBHOOK_DIR/pid"
-	for _ in $(seq 100); do [ -s "$WEBHOOK_DIR/port" ] && break; sleep 0.05; done
-	export WEBHOOK_PORT=$(cat "$WEBHOOK_DIR/port") WEBHOOK_DIR
+	start_webhook_server "$HOOK"
 }
 
 teardown_file() {
 	stop_openai_server
 	stop_pushgateway
-	kill "$(cat "$WEBHOOK_DIR/pid")" 2>/dev/null || true
+	stop_webhook_server
 }
 
 OPENAI=

@@ -9,14 +9,7 @@
 load test_helper
 
 setup_file() {
-	KDIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/k8s.XXXXXX")
-	python3 "$T_ROOT/t/k8s-server.py" --port-file "$KDIR/port" --tls-dir "$KDIR/tls" \
-		--token secret:admin --manifest-log "$KDIR/manifests.jsonl" >"$KDIR/log" 2>&1 3>&- &
-	echo $! > "$KDIR/pid"
-	for _ in $(seq 200); do [ -s "$KDIR/port" ] && break; sleep 0.05; done
-	[ -s "$KDIR/port" ] || { cat "$KDIR/log" >&2; return 1; }
-	KPORT=$(cat "$KDIR/port")
-	export KDIR KPORT KSRV="https://127.0.0.1:$KPORT"
+	start_k8s_server
 	CA_B64=$(base64 -w0 "$KDIR/tls/ca.crt")
 	CLIENT_CRT_B64=$(base64 -w0 "$KDIR/tls/client.crt")
 	CLIENT_KEY_B64=$(base64 -w0 "$KDIR/tls/client.key")
@@ -24,7 +17,7 @@ setup_file() {
 }
 
 teardown_file() {
-	kill "$(cat "$KDIR/pid")" 2>/dev/null || true
+	stop_k8s_server
 	[ -f "$KDIR/pid6" ] && kill "$(cat "$KDIR/pid6")" 2>/dev/null || true
 }
 

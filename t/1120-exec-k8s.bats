@@ -9,17 +9,11 @@
 load test_helper
 
 setup_file() {
-	KDIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/k8sx.XXXXXX")
-	python3 "$T_ROOT/t/k8s-server.py" --port-file "$KDIR/port" --tls-dir "$KDIR/tls" \
-		--token secret:admin --manifest-log "$KDIR/manifests.jsonl" >"$KDIR/log" 2>&1 3>&- &
-	echo $! > "$KDIR/pid"
-	for _ in $(seq 200); do [ -s "$KDIR/port" ] && break; sleep 0.05; done
-	[ -s "$KDIR/port" ] || { cat "$KDIR/log" >&2; return 1; }
-	export KDIR KSRV="https://127.0.0.1:$(cat "$KDIR/port")"
+	start_k8s_server
 }
 
 teardown_file() {
-	kill "$(cat "$KDIR/pid")" 2>/dev/null || true
+	stop_k8s_server
 }
 
 local_setup() {

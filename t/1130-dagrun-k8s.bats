@@ -11,13 +11,7 @@ setup_file() {
 	start_redis
 	# the server plays the kubelet: the Pods' command, dagrun, is plumb's
 	export PATH="$PLUMB_BIN:$PATH"
-	KDIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/k8s.XXXXXX")
-	python3 "$T_ROOT/t/k8s-server.py" --port-file "$KDIR/port" --tls-dir "$KDIR/tls" \
-		--token secret:admin --manifest-log "$KDIR/manifests.jsonl" >"$KDIR/log" 2>&1 3>&- &
-	echo $! > "$KDIR/pid"
-	for _ in $(seq 200); do [ -s "$KDIR/port" ] && break; sleep 0.05; done
-	[ -s "$KDIR/port" ] || { cat "$KDIR/log" >&2; return 1; }
-	export KDIR KSRV="https://127.0.0.1:$(cat "$KDIR/port")"
+	start_k8s_server
 	cat > "$KDIR/kubeconfig" <<-K
 	apiVersion: v1
 	kind: Config
@@ -35,7 +29,7 @@ setup_file() {
 }
 
 teardown_file() {
-	kill "$(cat "$KDIR/pid")" 2>/dev/null || true
+	stop_k8s_server
 	stop_redis
 }
 

@@ -117,3 +117,42 @@ stop_openai_server() {
 	[ -n "${OPENAI_DIR:-}" ] && [ -f "$OPENAI_DIR/pid" ] || return 0
 	kill "$(cat "$OPENAI_DIR/pid")" 2>/dev/null || true
 }
+
+# Start t/k8s-server.py for this file (call from setup_file): HTTPS with a CA
+# it makes in KDIR/tls, the bearer token "secret", every accepted manifest
+# logged to KDIR/manifests.jsonl. Sets KDIR, KPORT and KSRV.
+# stop_k8s_server in teardown_file.
+start_k8s_server() {
+	KDIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/k8s.XXXXXX")
+	python3 "$T_ROOT/t/k8s-server.py" --port-file "$KDIR/port" --tls-dir "$KDIR/tls" \
+		--token secret:admin --manifest-log "$KDIR/manifests.jsonl" "$@" \
+		> "$KDIR/log" 2>&1 3>&- &
+	echo $! > "$KDIR/pid"
+	for _ in $(seq 200); do [ -s "$KDIR/port" ] && break; sleep 0.05; done
+	[ -s "$KDIR/port" ] || { cat "$KDIR/log" >&2; return 1; }
+	KPORT=$(cat "$KDIR/port")
+	export KDIR KPORT KSRV="https://127.0.0.1:$KPORT"
+}
+
+stop_k8s_server() {
+	[ -n "${KDIR:-}" ] && [ -f "$KDIR/pid" ] || return 0
+	kill "$(cat "$KDIR/pid")" 2>/dev/null || true
+}
+
+# Start t/webhook-server.py for this file (call from setup_file) with hook
+# path $1. Sets WEBHOOK_DIR and WEBHOOK_PORT. stop_webhook_server in
+# teardown_file.
+start_webhook_server() {
+	WEBHOOK_DIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/webhook.XXXXXX")
+	python3 "$T_ROOT/t/webhook-server.py" --port-file "$WEBHOOK_DIR/port" --hook "$1" \
+		> "$WEBHOOK_DIR/log" 2>&1 3>&- &
+	echo $! > "$WEBHOOK_DIR/pid"
+	for _ in $(seq 200); do [ -s "$WEBHOOK_DIR/port" ] && break; sleep 0.05; done
+	[ -s "$WEBHOOK_DIR/port" ] || { cat "$WEBHOOK_DIR/log" >&2; return 1; }
+	export WEBHOOK_PORT=$(cat "$WEBHOOK_DIR/port") WEBHOOK_DIR
+}
+
+stop_webhook_server() {
+	[ -n "${WEBHOOK_DIR:-}" ] && [ -f "$WEBHOOK_DIR/pid" ] || return 0
+	kill "$(cat "$WEBHOOK_DIR/pid")" 2>/dev/null || true
+}
