@@ -36,6 +36,20 @@ void pl_sha256_final(struct pl_sha256 *h, unsigned char out[32])
 	h->ctx = NULL;
 }
 
+void pl_sha256_copy(struct pl_sha256 *dst, const struct pl_sha256 *src)
+{
+	if (!dst->ctx && !(dst->ctx = EVP_MD_CTX_new()))
+		pl_xmalloc(SIZE_MAX);
+	if (!EVP_MD_CTX_copy_ex(dst->ctx, src->ctx))
+		pl_xmalloc(SIZE_MAX);
+}
+
+void pl_sha256_free(struct pl_sha256 *h)
+{
+	EVP_MD_CTX_free(h->ctx);
+	h->ctx = NULL;
+}
+
 void pl_sha256_raw(const void *p, size_t n, unsigned char out[32])
 {
 	unsigned int len = 32;

@@ -1,6 +1,6 @@
 /* Content hashes and deterministic ids, through OpenSSL's libcrypto.
  * All output goes to caller-provided arrays; nothing allocates but the
- * incremental context, which pl_sha256_final frees. */
+ * incremental context, which pl_sha256_final (or pl_sha256_free) frees. */
 #ifndef PL_HASH_H
 #define PL_HASH_H
 
@@ -17,6 +17,11 @@ struct pl_sha256 {
 void pl_sha256_init(struct pl_sha256 *h);
 void pl_sha256_update(struct pl_sha256 *h, const void *p, size_t n);
 void pl_sha256_final(struct pl_sha256 *h, unsigned char out[32]);
+/* dst (initialized or not, but not holding a context it owns elsewhere)
+ * becomes a copy of src's state; the digest of a copy leaves src going on. */
+void pl_sha256_copy(struct pl_sha256 *dst, const struct pl_sha256 *src);
+/* Drop a context without its digest (NULL ctx: nothing). */
+void pl_sha256_free(struct pl_sha256 *h);
 
 void pl_sha256_raw(const void *p, size_t n, unsigned char out[32]);
 void pl_sha256_hex(const void *p, size_t n, char out[PL_SHA256_HEX]);

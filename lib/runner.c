@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -27,6 +26,7 @@
 
 #include "buf.h"
 #include "fs.h"
+#include "hash.h"
 #include "json.h"
 #include "runner.h"
 #include "store.h"
@@ -102,9 +102,9 @@ struct trun {
 	long lines;		/* complete lines since batchstart */
 	uint64_t up_attempt;	/* the upstream's attempt (store: generation) being read */
 	struct pl_art_writer *aw;	/* store: its output, spliced from its children's */
-	EVP_MD_CTX *seen;	/* SHA-256 of [0, offset) */
-	EVP_MD_CTX *given;	/* SHA-256 of [0, batchstart): what children were given */
-	EVP_MD_CTX *check;	/* a retried upstream's output, [0, checked) */
+	struct pl_sha256 seen;	/* [0, offset) */
+	struct pl_sha256 given;	/* [0, batchstart): what children were given */
+	struct pl_sha256 check;	/* a retried upstream's output, [0, checked) */
 	off_t checked;
 	int checking;
 };
@@ -508,11 +508,11 @@ static void cache_path(struct runner *r, const unsigned char key[32], char *buf,
 	snprintf(buf, n, "%s/%.2s/%s", cache_dir(r), hex, hex);
 }
 
-static void hash_file(EVP_MD_CTX *c, const char *path)
+static void hash_file(struct pl_sha256 *c, const char *path)
 {
 	struct map m;
 	map_file(path, &m);
-	EVP_DigestUpdate(c, m.p, m.n);
+	pl_sha256_update(c, m.p, m.n);
 	unmap_file(&m);
 }
 
@@ -546,20 +546,18 @@ out:
 static void cache_key(const char *cmd, const char *const *env, const char *in, size_t inlen,
 		      const char *const *in_paths, size_t nin, unsigned char key[32])
 {
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	unsigned int n;
+	struct pl_sha256 h, *c = &h;
 
-	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-	EVP_DigestUpdate(c, "plumb-dagrun-cache-v1", 22);
-	EVP_DigestUpdate(c, cmd, strlen(cmd) + 1);
+	pl_sha256_init(c);
+	pl_sha256_update(c, "plumb-dagrun-cache-v1", 22);
+	pl_sha256_update(c, cmd, strlen(cmd) + 1);
 	for (size_t i = 0; env && env[i]; i++)
-		EVP_DigestUpdate(c, env[i], strlen(env[i]) + 1);
-	EVP_DigestUpdate(c, "\0stdin", 6);
-	EVP_DigestUpdate(c, in, inlen);
+		pl_sha256_update(c, env[i], strlen(env[i]) + 1);
+	pl_sha256_update(c, "\0stdin", 6);
+	pl_sha256_update(c, in, inlen);
 	for (size_t i = 0; i < nin; i++)
 		hash_file(c, in_paths[i]);
-	EVP_DigestFinal_ex(c, key, &n);
-	EVP_MD_CTX_free(c);
+	pl_sha256_final(c, key);
 }
 
 /* Put out_path under key, atomically. Failure only loses the cache entry. */
@@ -1275,7 +1273,7 @@ static void line_kid(struct trun *u, off_t end)
 	k->len = end - u->batchstart;
 	u->batchstart = end;
 	u->lines = 0;
-	EVP_MD_CTX_copy_ex(u->given, u->seen);
+	pl_sha256_copy(&u->given, &u->seen);
 }
 
 /* Read what the upstream of a streaming fan-out wrote since last time. A
@@ -1322,11 +1320,12 @@ static void read_stream(struct runner *r, struct trun *u)
 		if (u->batchstart > 0) {
 			u->checking = 1;
 			u->checked = 0;
-			EVP_DigestInit_ex(u->check, EVP_sha256(), NULL);
+			pl_sha256_free(&u->check);
+			pl_sha256_init(&u->check);
 		}
 		u->offset = u->batchstart;
 		u->lines = 0;
-		EVP_MD_CTX_copy_ex(u->seen, u->given);
+		pl_sha256_copy(&u->seen, &u->given);
 	}
 	path_of(r, up->t->name, "out", path, sizeof path);
 	if (!r->art && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
@@ -1337,7 +1336,7 @@ static void read_stream(struct runner *r, struct trun *u)
 		       (k = up_pread(&src, chunk, u->batchstart - u->checked < (off_t)sizeof chunk ?
 				  (size_t)(u->batchstart - u->checked) : sizeof chunk,
 				  u->checked)) > 0) {
-			EVP_DigestUpdate(u->check, chunk, k);
+			pl_sha256_update(&u->check, chunk, k);
 			u->checked += k;
 		}
 		if (u->checked < u->batchstart) {
@@ -1350,12 +1349,10 @@ static void read_stream(struct runner *r, struct trun *u)
 			return;
 		}
 		unsigned char a[32], b[32];
-		unsigned int n;
-		EVP_MD_CTX *g = EVP_MD_CTX_new();
-		EVP_MD_CTX_copy_ex(g, u->given);
-		EVP_DigestFinal_ex(g, a, &n);
-		EVP_MD_CTX_free(g);
-		EVP_DigestFinal_ex(u->check, b, &n);
+		struct pl_sha256 g = { 0 };
+		pl_sha256_copy(&g, &u->given);
+		pl_sha256_final(&g, a);
+		pl_sha256_final(&u->check, b);
 		if (memcmp(a, b, 32) != 0) {
 			if (fd >= 0)
 				close(fd);
@@ -1371,12 +1368,12 @@ static void read_stream(struct runner *r, struct trun *u)
 			if (chunk[i] != '\n')
 				continue;
 			if (++u->lines == u->batch) {
-				EVP_DigestUpdate(u->seen, chunk + last, i + 1 - last);
+				pl_sha256_update(&u->seen, chunk + last, i + 1 - last);
 				last = i + 1;
 				line_kid(u, u->offset + i + 1);
 			}
 		}
-		EVP_DigestUpdate(u->seen, chunk + last, k - last);
+		pl_sha256_update(&u->seen, chunk + last, k - last);
 		u->offset += k;
 	}
 	if (fd >= 0)
@@ -2082,11 +2079,8 @@ int pl_run(const struct pl_pipeline *p, const struct pl_run_opts *o, char *err, 
 		if (u->t->each.kind == PL_EACH_TASK) {
 			collect_dep(ctx, u->t->each.task, strlen(u->t->each.task), 0, &e);
 			u->up = find(&r, u->t->each.task, strlen(u->t->each.task));
-			u->seen = EVP_MD_CTX_new();
-			u->given = EVP_MD_CTX_new();
-			u->check = EVP_MD_CTX_new();
-			EVP_DigestInit_ex(u->seen, EVP_sha256(), NULL);
-			EVP_DigestInit_ex(u->given, EVP_sha256(), NULL);
+			pl_sha256_init(&u->seen);
+			pl_sha256_init(&u->given);
 			u->up_attempt = 0;
 		}
 		if (u->t->depends)
@@ -2155,9 +2149,9 @@ out:
 				free(u->outv[j]);
 			free(u->outv);
 			free(u->deps);
-			EVP_MD_CTX_free(u->seen);
-			EVP_MD_CTX_free(u->given);
-			EVP_MD_CTX_free(u->check);
+			pl_sha256_free(&u->seen);
+			pl_sha256_free(&u->given);
+			pl_sha256_free(&u->check);
 		}
 		free(r.tr);
 	}
