@@ -78,4 +78,10 @@ const char *const *pl_embed_http_headers(const struct pl_embed_opts *o, char hdr
 int pl_embed_http_parse(const char *body, size_t len, size_t n, float **out, int *dim,
 			char *err);
 
+/* Whether an error reply refuses the request's inputs (too long, too many),
+ * so that a smaller request may pass: 400, 413 and 422, and the 500 that
+ * llama.cpp's server gives an input longer than its batch. Suits
+ * pl_http_opts.final. */
+int pl_embed_http_refused(long status, const char *body, size_t len);
+
 #endif

@@ -130,6 +130,20 @@ out:
 	return status;
 }
 
+int pl_embed_http_refused(long status, const char *body, size_t len)
+{
+	char line[300];
+
+	if (status == 400 || status == 413 || status == 422)
+		return 1;
+	if (status != 500)
+		return 0;
+	/* llama.cpp: "input (N tokens) is too large to process. increase the
+	 * physical batch size"; an input over the context answers 400 */
+	pl_http_error_line(body, len, line, sizeof line);
+	return strstr(line, "too large to process") != NULL;
+}
+
 struct pl_embed_http *pl_embed_http_new(const struct pl_embed_opts *o, char *err)
 {
 	struct pl_embed_http *h;
@@ -152,6 +166,7 @@ struct pl_embed_http *pl_embed_http_new(const struct pl_embed_opts *o, char *err
 	ho.max_tries = o->max_tries;
 	ho.insecure = o->insecure;
 	ho.parallel = 1;
+	ho.final = pl_embed_http_refused;
 	h->http = pl_http_new(&ho);
 	pl_embed_http_url(o->base_url, h->url, sizeof h->url);
 	h->headers = pl_embed_http_headers(&h->o, h->hdr);
@@ -188,7 +203,8 @@ int pl_embed_http_batch(struct pl_embed_http *h, const char *const *texts, const
 	if (r.status != 200) {
 		pl_http_error_line(r.body, r.len, line, sizeof line);
 		snprintf(err, PL_EMBED_ERRLEN, "'%.200s': %ld: %.280s", url, r.status, line);
-		return pl_http_exit_status(r.status);
+		return pl_embed_http_refused(r.status, r.body, r.len) ? PL_EX_DATAERR :
+									pl_http_exit_status(r.status);
 	}
 	*dim = 0;
 	if (pl_embed_http_parse(r.body, r.len, n, out, dim, err) < 0)

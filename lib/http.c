@@ -154,6 +154,11 @@ void pl_http_error_line(const char *body, size_t len, char *out, size_t n)
 			msg = json_string_value(json_object_get(e, "message"));
 		else if (json_is_object(s) && json_is_string(json_object_get(s, "error")))
 			msg = json_string_value(json_object_get(s, "error"));
+		/* vLLM's and text-embeddings-inference's OpenAI routes; FastAPI */
+		else if (json_is_string(json_object_get(j, "message")))
+			msg = json_string_value(json_object_get(j, "message"));
+		else if (json_is_string(json_object_get(j, "detail")))
+			msg = json_string_value(json_object_get(j, "detail"));
 	}
 	if (msg) {
 		snprintf(out, n, "%s", msg);
@@ -286,6 +291,8 @@ static void finish(struct pl_http *h, struct req *r, CURLcode c)
 	if (c == CURLE_OK)
 		curl_easy_getinfo(r->e, CURLINFO_RESPONSE_CODE, &status);
 	int again = c == CURLE_OK ? pl_http_retryable(status) : transient(c);
+	if (again && c == CURLE_OK && h->o.final && h->o.final(status, r->resp.p, r->resp.n))
+		again = 0;
 	if (again && r->tries < h->o.max_tries) {
 		long delay;
 		if (r->retry_after_ms >= 0 && status) {

@@ -24,6 +24,9 @@ struct pl_http_opts {
 	int parallel;			/* requests in flight; default 4 */
 	int insecure;			/* do not verify TLS peers */
 	const char *ca_file;		/* extra CA bundle, or NULL */
+	/* Whether a reply with a status plumb retries is final all the same
+	 * (llama.cpp answers an input too long with a 500); NULL: none is. */
+	int (*final)(long status, const char *body, size_t len);
 };
 
 void pl_http_opts_default(struct pl_http_opts *o);
@@ -80,8 +83,9 @@ int pl_http_exit_status(long status);
 /* url with any user:password@ removed, for messages; into out (size n). */
 void pl_http_redact(const char *url, char *out, size_t n);
 
-/* A server's error body in one line (JSON "error.message" or "status.error"
- * when present, else the body with newlines folded), at most n-1 bytes. */
+/* A server's error body in one line (JSON "error" as a string,
+ * "error.message", "status.error", "message" or "detail" when present, else
+ * the body with newlines folded), at most n-1 bytes. */
 void pl_http_error_line(const char *body, size_t len, char *out, size_t n);
 
 #endif

@@ -1105,6 +1105,12 @@ static int redis_read_some(struct pl_store *s, const struct pl_state *want, stru
 
 #define COMMIT_TRIES 50
 
+/* HDEL each field of ARGV's (field, value) pairs whose value is unchanged. */
+#define PENDING_CAS_DEL                                                        \
+	"for i = 1, #ARGV, 2 do "                                              \
+	"if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then "         \
+	"redis.call('HDEL', KEYS[1], ARGV[i]) end end return 0"
+
 static int redis_commit(struct pl_store *s, const struct pl_state *acks,
 			struct pl_commit_stats *cs, char *err)
 {
@@ -1188,7 +1194,12 @@ static int redis_commit(struct pl_store *s, const struct pl_state *acks,
 				v[k++] = v[i];
 		if (!status)
 			status = pipe_hset(&p, s->k_docs, &cur, v, k, err);
-		/* and the pending entries this commit resolves */
+		/* and the pending entries this commit resolves, each only if it
+		 * still holds what we read: a discover-diff run may have
+		 * replaced the pending hash since, with a newer entry for the
+		 * same document that this commit does not resolve. Redis has
+		 * no conditional HDEL, hence the script. */
+		struct pl_buf val = PL_BUF_INIT;
 		for (size_t i = 0; i < pending.n && !status;) {
 			size_t k2 = 0;
 			for (; i < pending.n && k2 < BATCH; i++) {
@@ -1196,15 +1207,21 @@ static int redis_commit(struct pl_store *s, const struct pl_state *acks,
 				if (!pl_pending_resolved(&pending, pe, acks, &cur))
 					continue;
 				if (!k2) {
-					arg_adds(&p, "HDEL");
+					arg_adds(&p, "EVAL");
+					arg_adds(&p, PENDING_CAS_DEL);
+					arg_adds(&p, "1");
 					arg_adds(&p, s->k_pending);
 				}
 				arg_add(&p, pl_state_id(&pending, pe), pe->len);
+				val.n = 0;
+				pl_state_ent_encode(pe, &val);
+				arg_add(&p, val.p, val.n);
 				k2++;
 			}
 			if (k2)
 				status = pipe_send(&p, err);
 		}
+		pl_buf_free(&val);
 		if (!status) {
 			arg_adds(&p, "SET");
 			arg_adds(&p, s->k_version);

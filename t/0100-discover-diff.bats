@@ -18,6 +18,7 @@ local_setup() {
 }
 
 teardown() {
+	[ -z "${PROXY_PID:-}" ] || kill "$PROXY_PID" 2>/dev/null || true
 	if [ -n "${NOBODY_DIR:-}" ]; then
 		chmod -R u+rwx "$NOBODY_DIR" 2>/dev/null || true
 		rm -rf "$NOBODY_DIR"
@@ -714,6 +715,33 @@ nobody_dir() {
 		wait $p1 && wait $p2
 		assert_equal "$(redis-cli -p "$REDIS_PORT" hlen "${P}docs")" 3000
 	done
+}
+
+@test "redis state: a commit never drops a pending entry that a concurrent run replaced" {
+	make_docs
+	P="t$BATS_TEST_NUMBER:"
+	discover-diff --quiet --state "$REDIS_URL" --state-prefix "$P" docs > out1.jsonl
+	grep '"top.txt"' out1.jsonl | acks_for > acks.jsonl
+	# hold the commit between its reads and its MULTI ... EXEC
+	port=$(free_port)
+	python3 "$BATS_TEST_DIRNAME/helpers/hold-proxy.py" "$port" "$REDIS_PORT" MULTI held release 3>&- &
+	PROXY_PID=$!
+	for _ in $(seq 100); do (: < "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+	discover-diff --quiet --state "redis://127.0.0.1:$port" --state-prefix "$P" --commit acks.jsonl 3>&- &
+	commit=$!
+	for _ in $(seq 200); do [ -e held ] && break; sleep 0.05; done
+	[ -e held ]
+	# meanwhile top.txt changes and a run records the new version as pending
+	printf 'top, second version\n' > docs/top.txt
+	discover-diff --quiet --state "$REDIS_URL" --state-prefix "$P" docs > out2.jsonl
+	new=$(sha256sum docs/top.txt | cut -c1-64)
+	grep '"top.txt"' out2.jsonl | grep -q "\"sha256\":\"$new\""
+	[[ "$(redis-cli -p "$REDIS_PORT" hget "${P}pending" top.txt)" == "$new"* ]]
+	touch release
+	wait "$commit"
+	# the commit recorded the first version and left the second one pending
+	[[ "$(redis-cli -p "$REDIS_PORT" hget "${P}docs" top.txt)" == "$(sha256sum <<< top | cut -c1-64) "* ]]
+	[[ "$(redis-cli -p "$REDIS_PORT" hget "${P}pending" top.txt)" == "$new"* ]]
 }
 
 @test "redis: unreachable is 69, a bad URL or refused password is 2, the password never printed" {

@@ -39,6 +39,15 @@ for i in range(n):
 ' "$1"
 }
 
+long_second() {	# three records, the second of 50 tokens
+	python3 -c '
+import json
+c = (",", ":")
+print(json.dumps({"id": "a", "text": "short one"}, separators=c))
+print(json.dumps({"id": "b", "text": " ".join(["word"] * 50)}, separators=c))
+print(json.dumps({"id": "c", "text": "short two"}, separators=c))'
+}
+
 @test "embed --help and usage errors" {
 	run -0 embed --help
 	assert_output --partial "usage: embed [--backend hash|http]"
@@ -176,12 +185,7 @@ PY
 }
 
 @test "embed http: an input the server rejects is bad input at its line; --keep-going goes on" {
-	python3 -c '
-import json
-c = (",", ":")
-print(json.dumps({"id": "a", "text": "short one"}, separators=c))
-print(json.dumps({"id": "b", "text": " ".join(["word"] * 50)}, separators=c))
-print(json.dumps({"id": "c", "text": "short two"}, separators=c))' > in.jsonl
+	long_second > in.jsonl
 	fault '{"reject_over_tokens":20}'
 	run -65 --separate-stderr embed --backend http --dim 4 --batch 10 in.jsonl
 	[[ "$stderr" == "embed: in.jsonl:2: the embedding server rejected \"text\": 400: This model's maximum context length is 20 tokens, however you requested 50 tokens"* ]]
@@ -199,6 +203,48 @@ print(json.dumps({"id": "b", "text": " ".join(["word"] * 100)}, separators=(",",
 	run -0 embed --backend http --dim 4 --truncate in.jsonl
 	[[ "${lines[0]}" == *'"truncated":true}' ]]
 	[[ "${lines[0]}" == '{"id":"b","text":"word word'* ]]
+}
+
+batches() {	# the input counts of the embeddings requests, one a line
+	curl -s "http://127.0.0.1:$OPENAI_PORT/__stats" | python3 -c 'import json,sys; print("\n".join(map(str, json.load(sys.stdin)["batches"])))'
+}
+
+@test "embed http: text-embeddings-inference's batch limit is learned, nothing lost or repeated" {
+	python3 -c '
+import json
+for i in range(300): print(json.dumps({"id": "r%d" % i, "text": "record number %d" % i}))' > in.jsonl
+	embed --backend http --dim 8 in.jsonl > openai.jsonl
+	curl -s -X POST "http://127.0.0.1:$OPENAI_PORT/__reset" > /dev/null
+	fault '{"flavor":"tei","max_batch":32}'
+	run -0 --separate-stderr embed --backend http --dim 8 --batch 128 in.jsonl
+	[[ "$stderr" == *"the server refused a batch of "*" inputs and took "*": sending at most "*" a request from now on (--batch)"* ]]
+	cmp <(printf '%s\n' "${lines[@]}") openai.jsonl
+	batches > b.txt
+	# every input accepted exactly once (TEI takes only batches of 32 or fewer)
+	assert_equal "$(awk '$1 <= 32 { n += $1 } END { print n }' b.txt)" 300
+	# the refused requests are the first full batches and their halves, no more
+	[ "$(awk '$1 > 32' b.txt | wc -l)" -le 8 ]
+	[ "$(tail -n 1 b.txt)" -le 32 ]
+}
+
+@test "embed http: llama.cpp's 500 for an input too long is not retried; vLLM's error shape is read" {
+	long_second > in.jsonl
+	fault '{"flavor":"llamacpp","reject_over_tokens":20}'
+	run -65 --separate-stderr embed --backend http --dim 4 --batch 10 in.jsonl
+	assert_equal "$stderr" 'embed: in.jsonl:2: the embedding server rejected "text": 500: input (50 tokens) is too large to process. increase the physical batch size (current batch size: 20) (--truncate shortens such inputs)'
+	assert_equal "${#lines[@]}" 1
+	# one request for the batch, then its halves down to the input: no retries
+	assert_equal "$(batches | tr '\n' ' ')" "3 1 2 1 1 "
+	run -0 embed --backend http --dim 4 --batch 10 --truncate in.jsonl
+	assert_equal "${#lines[@]}" 3
+	[[ "${lines[1]}" == '{"id":"b","text":"word word'*'"truncated":true}' ]]
+	# a 500 that is not about the input is still retried, then exit 69
+	fault '{"status":500,"count":9}'
+	run -69 --separate-stderr embed --backend http --dim 4 --retries 2 in.jsonl
+	curl -s -X POST "http://127.0.0.1:$OPENAI_PORT/__reset" > /dev/null
+	fault '{"flavor":"vllm","reject_over_tokens":20}'
+	run -65 --separate-stderr embed --backend http --dim 4 in.jsonl
+	assert_equal "$stderr" "embed: in.jsonl:2: the embedding server rejected \"text\": 400: This model's maximum context length is 20 tokens. However, you requested 50 tokens in the input for embedding generation. Please reduce the length of the input. (--truncate shortens such inputs)"
 }
 
 @test "embed --cache DIR: a second run asks the server nothing" {

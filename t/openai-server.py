@@ -40,7 +40,20 @@ Control endpoints for tests (not part of OpenAI's API):
                   "chat_requests":n (arrived), "chat_answers":n (200s),
                   "in_flight_max":n (requests being served at once, any API),
                   "chat_times":[arrival times, seconds], "chat_bodies":[...]}
+                  {"flavor":"tei"|"llamacpp"|"vllm"|"openai","max_batch":N}
+                  answer embeddings as that server does (below)
   POST /__reset   clear faults, counters and rules set by /__rules
+Flavors, each from the server's own source or documentation, for what differs
+from OpenAI in its OpenAI-compatible embeddings route:
+  tei       text-embeddings-inference: "model" is not checked; more than
+            max_batch inputs (its --max-client-batch-size, 32 by default) is
+            422 "batch size N > maximum allowed batch size M"; an input over
+            the token limit is 422; errors are {"message","code","type"}.
+  llamacpp  llama.cpp's server: "model" is not checked; an input over the
+            limit (its physical batch) is a 500 {"error":{"code","message",
+            "type":"server_error"}} "input (N tokens) is too large to process".
+  vllm      vLLM: an input over the context is a 400 {"object":"error",
+            "message","type":"BadRequestError","param","code"}.
 Tokens are counted as words and punctuation marks, a stand-in for a tokenizer.
 """
 import argparse
@@ -73,7 +86,8 @@ def reset():
                  latency_ms=ARGS.latency_ms, reject_over=ARGS.max_tokens,
                  latency_random=None, pretty=False, rules=rules, rng=random.Random(1),
                  chat_requests=0, chat_answers=0, chat_times=[], chat_bodies=[],
-                 in_flight=0, in_flight_max=0)
+                 in_flight=0, in_flight_max=0, flavor="openai", max_batch=32,
+                 batches=[])
 
 
 def vectors(dim):
@@ -140,7 +154,7 @@ class Handler(BaseHTTPRequestHandler):
             with lock:
                 s = {k: state[k] for k in ("requests", "embeddings_requests", "inputs", "texts",
                                            "chat_requests", "chat_answers", "in_flight_max",
-                                           "chat_times", "chat_bodies")}
+                                           "chat_times", "chat_bodies", "batches")}
             return self.reply(200, s)
         if self.path in ("/v1/models", "/models"):
             return self.reply(200, {"object": "list", "data": [
@@ -169,6 +183,10 @@ class Handler(BaseHTTPRequestHandler):
                     state["pretty"] = bool(f["pretty"])
                 if "reject_over_tokens" in f:
                     state["reject_over"] = f["reject_over_tokens"]
+                if "flavor" in f:
+                    state["flavor"] = f["flavor"]
+                if "max_batch" in f:
+                    state["max_batch"] = f["max_batch"]
                 if "status" in f or f.get("drop"):
                     state["faults"].extend([f] * int(f.get("count", 1)))
             return self.reply(200, {"ok": True})
@@ -227,7 +245,18 @@ class Handler(BaseHTTPRequestHandler):
             return self.chat(raw)
         self.embeddings(raw)
 
+    def flavor_error(self, flavor, status, message):
+        if flavor == "tei":
+            kind = "Empty" if status == 400 else "Validation"
+            return self.reply(status, {"message": message, "code": status, "type": kind})
+        if flavor == "vllm":
+            return self.reply(status, {"object": "error", "message": message,
+                                       "type": "BadRequestError", "param": None, "code": status})
+        return self.reply(status, {"error": {"code": status, "message": message,
+                                             "type": "server_error"}})
+
     def embeddings(self, raw):
+        flavor = state["flavor"]
         try:
             req = json.loads(raw)
         except ValueError:
@@ -237,7 +266,7 @@ class Handler(BaseHTTPRequestHandler):
         model = req.get("model")
         if not isinstance(model, str) or not model:
             return self.error(400, "you must provide a model parameter")
-        if ARGS.models and model not in ARGS.models:
+        if ARGS.models and model not in ARGS.models and flavor not in ("tei", "llamacpp"):
             return self.error(404, "The model `%s` does not exist or you do not have access to it." % model,
                               code="model_not_found")
         inp = req.get("input")
@@ -250,6 +279,11 @@ class Handler(BaseHTTPRequestHandler):
         else:
             return self.error(400, "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
                               param="input")
+        with lock:
+            state["batches"].append(len(inputs))
+        if flavor == "tei" and len(inputs) > state["max_batch"]:
+            return self.flavor_error("tei", 422, "batch size %d > maximum allowed batch size %d"
+                                     % (len(inputs), state["max_batch"]))
         if len(inputs) > MAX_INPUTS:
             return self.error(400, "'$.input' is invalid: too many inputs (%d); the limit is %d." % (len(inputs), MAX_INPUTS),
                               param="input")
@@ -266,6 +300,15 @@ class Handler(BaseHTTPRequestHandler):
         tokens = [count_tokens(x) for x in inputs]
         limit = state["reject_over"]
         for i, t in enumerate(tokens):
+            if t > limit and flavor == "tei":
+                return self.flavor_error("tei", 422, "`inputs` must have less than %d tokens. Given: %d"
+                                         % (limit, t))
+            if t > limit and flavor == "llamacpp":
+                return self.flavor_error("llamacpp", 500, "input (%d tokens) is too large to process. increase the physical batch size (current batch size: %d)"
+                                         % (t, limit))
+            if t > limit and flavor == "vllm":
+                return self.flavor_error("vllm", 400, "This model's maximum context length is %d tokens. However, you requested %d tokens in the input for embedding generation. Please reduce the length of the input."
+                                         % (limit, t))
             if t > limit:
                 return self.error(400, "This model's maximum context length is %d tokens, however you requested %d tokens (%d in your prompt; 0 for the completion). Please reduce your prompt; or completion length." % (limit, t, t),
                                   param="input[%d]" % i if len(inputs) > 1 else "input")

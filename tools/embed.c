@@ -47,11 +47,22 @@ struct item {
 	unsigned char key[32];
 };
 
+/* A rejected batch sent again as two halves. When both are accepted, it was
+ * the batch that was too big, not an input in it (text-embeddings-inference
+ * takes 32 inputs a request unless told otherwise): later batches are cut to
+ * the size that went through. */
+struct split {
+	size_t n;		/* inputs in the rejected batch */
+	int left, ok;		/* halves not yet answered; halves accepted */
+};
+
 struct batch {
 	struct item **it;
 	size_t n;
+	struct split *from;	/* the split that made this batch, or NULL */
 	long status;		/* a failure to handle in the main loop */
 	int permanent;		/* status 0 that retrying cannot mend */
+	int refused;		/* the server refused the batch's inputs */
 	char err[320];
 	struct batch *next;
 };
@@ -204,6 +215,20 @@ static void cache_put(struct item **it, size_t n)
 	free(v);
 }
 
+static void half_answered(struct split *s, int ok)
+{
+	s->ok += ok;
+	if (--s->left)
+		return;
+	size_t took = s->n - s->n / 2;
+	if (s->ok == 2 && took < (size_t)eo.batch) {
+		pl_warn("the server refused a batch of %zu inputs and took %zu: sending at most %zu "
+			"a request from now on (--batch)", s->n, took, took);
+		eo.batch = (int)took;
+	}
+	free(s);
+}
+
 static void on_reply(void *ud, const struct pl_http_result *r)
 {
 	struct batch *b = ud;
@@ -217,6 +242,8 @@ static void on_reply(void *ud, const struct pl_http_result *r)
 				set_vector(b->it[i], v + i * (size_t)d, d);
 			free(v);
 			cache_put(b->it, b->n);
+			if (b->from)
+				half_answered(b->from, 1);
 			free(b->it);
 			free(b);
 			return;
@@ -227,6 +254,7 @@ static void on_reply(void *ud, const struct pl_http_result *r)
 	} else {
 		b->status = r->status;
 		b->permanent = r->permanent;
+		b->refused = pl_embed_http_refused(r->status, r->body, r->len);
 		if (r->status == 0)
 			snprintf(b->err, sizeof b->err, "%.200s (after %d tries)", r->err, r->tries);
 		else {
@@ -240,7 +268,7 @@ static void on_reply(void *ud, const struct pl_http_result *r)
 	failed = b;
 }
 
-static void send(struct item **it, size_t n)
+static void send(struct item **it, size_t n, struct split *from)
 {
 	struct batch *b = pl_xmalloc(sizeof *b);
 	const char **texts = pl_xmalloc(n * sizeof *texts);
@@ -250,6 +278,7 @@ static void send(struct item **it, size_t n)
 	b->it = pl_xmalloc(n * sizeof *b->it);
 	memcpy(b->it, it, n * sizeof *it);
 	b->n = n;
+	b->from = from;
 	for (size_t i = 0; i < n; i++) {
 		texts[i] = it[i]->text;
 		lens[i] = it[i]->tlen;
@@ -288,14 +317,18 @@ static void handle_failures(void)
 		char shown[2048];
 		pl_http_redact(url, shown, sizeof shown);
 		long st = b->status;
-		if (st == 400 || st == 413 || st == 422) {
+		if (b->from)
+			half_answered(b->from, 0);
+		if (b->refused) {
 			/* the server refused an input: find which by halving the batch */
 			if (b->n > 1) {
 				size_t h = b->n / 2;
-				send(b->it, h);
-				send(b->it + h, b->n - h);
+				struct split *sp = pl_xmalloc(sizeof *sp);
+				*sp = (struct split){ b->n, 2, 0 };
+				send(b->it, h, sp);
+				send(b->it + h, b->n - h, sp);
 			} else if (truncate_inputs && halve(b->it[0])) {
-				send(b->it, 1);
+				send(b->it, 1, NULL);
 			} else {
 				struct item *it = b->it[0];
 				it->state = ST_REJECT;
@@ -372,7 +405,7 @@ static void dispatch(void)
 		free(lens);
 		return;
 	}
-	send(pend, miss);
+	send(pend, miss, NULL);
 	handle_failures();
 }
 
@@ -570,6 +603,7 @@ int main(int argc, char **argv)
 		ho.max_tries = eo.max_tries;
 		ho.parallel = eo.parallel;
 		ho.insecure = eo.insecure;
+		ho.final = pl_embed_http_refused;
 		http = pl_http_new(&ho);
 		pl_embed_http_url(eo.base_url, url, sizeof url);
 		headers = pl_embed_http_headers(&eo, hdr);
