@@ -241,6 +241,12 @@ for i in range(300): print(json.dumps({"id": "r%d" % i, "text": "record number %
 	# a 500 that is not about the input is still retried, then exit 69
 	fault '{"status":500,"count":9}'
 	run -69 --separate-stderr embed --backend http --dim 4 --retries 2 in.jsonl
+	# a server that ignores "dimensions" is a configuration error, not other vectors
+	curl -s -X POST "http://127.0.0.1:$OPENAI_PORT/__reset" > /dev/null
+	fault '{"ignore_dimensions":true}'
+	run -2 --separate-stderr embed --backend http --dim 4 in.jsonl
+	assert_equal "$stderr" "embed: asked for 4 dimensions (--dim), the server answered with 1536: it does not shorten vectors for this model; leave --dim out"
+	assert_output ""
 	curl -s -X POST "http://127.0.0.1:$OPENAI_PORT/__reset" > /dev/null
 	fault '{"flavor":"vllm","reject_over_tokens":20}'
 	run -65 --separate-stderr embed --backend http --dim 4 in.jsonl

@@ -29,6 +29,7 @@ Control endpoints for tests (not part of OpenAI's API):
   POST /__faults  {"status":429,"retry_after":1,"count":2}  next N requests fail
                   {"status":503,"count":1} / {"drop":true,"count":1}
                   {"latency_ms":100} (every request) / {"reject_over_tokens":N}
+                  {"ignore_dimensions":true} (as a server that does not know it)
                   {"latency_random_ms":[lo,hi]} (each request a further uniform
                   random delay, from a seeded generator) / {"pretty":true}
                   (replies printed over several lines)
@@ -87,7 +88,7 @@ def reset():
                  latency_random=None, pretty=False, rules=rules, rng=random.Random(1),
                  chat_requests=0, chat_answers=0, chat_times=[], chat_bodies=[],
                  in_flight=0, in_flight_max=0, flavor="openai", max_batch=32,
-                 batches=[])
+                 batches=[], ignore_dimensions=False)
 
 
 def vectors(dim):
@@ -183,6 +184,8 @@ class Handler(BaseHTTPRequestHandler):
                     state["pretty"] = bool(f["pretty"])
                 if "reject_over_tokens" in f:
                     state["reject_over"] = f["reject_over_tokens"]
+                if "ignore_dimensions" in f:
+                    state["ignore_dimensions"] = bool(f["ignore_dimensions"])
                 if "flavor" in f:
                     state["flavor"] = f["flavor"]
                 if "max_batch" in f:
@@ -293,7 +296,7 @@ class Handler(BaseHTTPRequestHandler):
         if fmt not in ("float", "base64"):
             return self.error(400, "Invalid value for 'encoding_format': '%s'. Supported values are: 'float' and 'base64'." % fmt,
                               param="encoding_format")
-        dim = req.get("dimensions", ARGS.dim)
+        dim = ARGS.dim if state["ignore_dimensions"] else req.get("dimensions", ARGS.dim)
         if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1 or dim > 3072:
             return self.error(400, "Invalid value for 'dimensions' = %r. Must be an integer between 1 and 3072." % dim,
                               param="dimensions")

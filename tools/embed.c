@@ -107,6 +107,12 @@ static void fatal_flush(void);
 
 static void set_vector(struct item *it, const float *v, int d)
 {
+	if (eo.dim && d != eo.dim) {
+		/* a server that ignores "dimensions" answers with the model's own */
+		fatal_flush();
+		pl_die(PL_EX_USAGE, "asked for %d dimensions (--dim), the server answered with %d: "
+		       "it does not shorten vectors for this model; leave --dim out", eo.dim, d);
+	}
 	if (!dim) {
 		dim = d;
 	} else if (d != dim) {
