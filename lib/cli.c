@@ -209,6 +209,41 @@ long pl_env_long(const char *name, long def)
 	return v ? pl_parse_long(name, v, 0, 1L << 40) : def;
 }
 
+char *pl_read_file(const char *path, const char *what)
+{
+	struct pl_buf b = PL_BUF_INIT;
+	char chunk[65536];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t r;
+
+	if (fd < 0)
+		pl_die(PL_EX_USAGE, "cannot open %s '%s':", what, path);
+	while ((r = read(fd, chunk, sizeof chunk)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			pl_die(PL_EX_USAGE, "cannot read %s '%s':", what, path);
+		}
+		pl_buf_add(&b, chunk, (size_t)r);
+	}
+	close(fd);
+	pl_buf_addc(&b, 0);
+	return b.p;
+}
+
+char *pl_read_key_file(const char *path)
+{
+	char *s = pl_read_file(path, "key file");
+	size_t n = strcspn(s, "\r\n");
+
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	s[n] = '\0';
+	if (!n)
+		pl_die(PL_EX_USAGE, "key file '%s' is empty", path);
+	return s;
+}
+
 /* --- input -------------------------------------------------------------- */
 
 void pl_input_open(int nfiles, char **files)

@@ -49,6 +49,13 @@ const char *pl_env(const char *name, const char *def);
 long pl_env_long(const char *name, long def);
 long pl_parse_long(const char *opt, const char *s, long min, long max);	/* or usage error */
 
+/* A whole file given by an option (what: "template", "key file"), NUL
+ * terminated, from pl_xmalloc; a file that cannot be read is a usage error. */
+char *pl_read_file(const char *path, const char *what);
+/* An API key kept in a file: its first line, trailing blanks cut; an empty
+ * one is a usage error. */
+char *pl_read_key_file(const char *path);
+
 /* --- records in --------------------------------------------------------- */
 
 struct pl_rec {

@@ -489,7 +489,9 @@ int pl_state_read_file(struct pl_state *st, const char *path, const char *kind, 
 		seen++;
 	}
 	if (r < 0) {
-		status = set_err(err, PL_ST_EIO, "cannot read '%s': %s", path, strerror(errno));
+		/* a directory where the state file should be is a wrong --state */
+		status = set_err(err, errno == EISDIR ? PL_ST_ECONFIG : PL_ST_EIO,
+				 "cannot read '%s': %s", path, strerror(errno));
 		goto out;
 	}
 	/* the count makes a truncated file detectable even at a line boundary */

@@ -96,6 +96,9 @@ nobody_dir() {
 	[[ "$stderr" == *"--commit needs --state"* ]]
 	run -2 --separate-stderr discover-diff --timeout x docs
 	[[ "$stderr" == *"--timeout: 'x' is not a whole number"* ]]
+	mkdir statedir
+	run -2 --separate-stderr discover-diff --state statedir .
+	assert_equal "$stderr" "discover-diff: cannot read 'statedir': Is a directory"
 }
 
 @test "a missing source directory exits 2 before any output" {

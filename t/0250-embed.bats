@@ -60,6 +60,13 @@ print(json.dumps({"id": "c", "text": "short two"}, separators=c))'
 	run -2 --separate-stderr embed --backend bert
 	[[ "$stderr" == *"the bert backend (a local model file) is not in this release"* ]]
 	run -2 --separate-stderr embed --batch 5000
+	# a bad value from the environment is named as such
+	PLUMB_EMBED_DIM=abc run -2 --separate-stderr embed
+	assert_equal "${stderr%%$'\n'*}" "embed: PLUMB_EMBED_DIM: 'abc' is not a whole number from 1 to 65536"
+	PLUMB_EMBED_BATCH_TOKENS=0 run -2 --separate-stderr embed
+	assert_equal "${stderr%%$'\n'*}" "embed: PLUMB_EMBED_BATCH_TOKENS must be from 1 to 300000"
+	PLUMB_EMBED_PARALLEL=0 run -2 --separate-stderr embed
+	assert_equal "${stderr%%$'\n'*}" "embed: PLUMB_EMBED_PARALLEL must be from 1 to 256"
 }
 
 @test "embed hash: adds a unit vector and the model, passes other records through in order" {
@@ -98,6 +105,10 @@ dot = lambda a, b: sum(x * y for x, y in zip(a, b))
 assert len(v[0]) == 384
 assert dot(v[0], v[1]) > 0.3 > dot(v[0], v[2]), (dot(v[0], v[1]), dot(v[0], v[2]))
 '
+	# the same vectors on any machine: pinned values (plumb-hash-v1)
+	run -0 embed --dim 8 <(head -n 1 in.jsonl)
+	assert_output '{"id":"a","text":"install plumb on debian with make deps","vector":[0.085557058,-0.085557051,0,0.057038035,0.035004567,-0.9411276,0.1711141,-0.25667119],"model":"plumb-hash-v1"}'
+	assert_equal "$(head -n 1 1.jsonl | sha256sum | cut -c1-64)" 3695a8176f0a5c4c93e4b27595248cde3ad74e1f42710cf547965e5cbfd40414
 }
 
 @test "embed replaces a vector and model the record already had" {
@@ -121,7 +132,10 @@ assert dot(v[0], v[1]) > 0.3 > dot(v[0], v[2]), (dot(v[0], v[1]), dot(v[0], v[2]
 
 @test "embed http: vectors from the server, in input order, batched by count" {
 	records 95 > in.jsonl
+	fault '{"latency_random_ms":[20,120]}'
 	run -0 embed --backend http --batch 10 --parallel 3 in.jsonl
+	# requests were in flight together, and answered out of order all the same
+	assert_equal "$(stats in_flight_max)" 3
 	echo "$output" > out.jsonl
 	assert_equal "$(stats embeddings_requests)" 10
 	assert_equal "$(stats inputs)" 95
@@ -220,8 +234,9 @@ for i in range(300): print(json.dumps({"id": "r%d" % i, "text": "record number %
 	[[ "$stderr" == *"the server refused a batch of "*" inputs and took "*": sending at most "*" a request from now on (--batch)"* ]]
 	cmp <(printf '%s\n' "${lines[@]}") openai.jsonl
 	batches > b.txt
-	# every input accepted exactly once (TEI takes only batches of 32 or fewer)
-	assert_equal "$(awk '$1 <= 32 { n += $1 } END { print n }' b.txt)" 300
+	# every input accepted exactly once (TEI takes only batches of 32 or fewer),
+	# and the one-word probe sent at the first refusal
+	assert_equal "$(awk '$1 <= 32 { n += $1 } END { print n }' b.txt)" 301
 	# the refused requests are the first full batches and their halves, no more
 	[ "$(awk '$1 > 32' b.txt | wc -l)" -le 8 ]
 	[ "$(tail -n 1 b.txt)" -le 32 ]
@@ -233,8 +248,9 @@ for i in range(300): print(json.dumps({"id": "r%d" % i, "text": "record number %
 	run -65 --separate-stderr embed --backend http --dim 4 --batch 10 in.jsonl
 	assert_equal "$stderr" 'embed: in.jsonl:2: the embedding server rejected "text": 500: input (50 tokens) is too large to process. increase the physical batch size (current batch size: 20) (--truncate shortens such inputs)'
 	assert_equal "${#lines[@]}" 1
-	# one request for the batch, then its halves down to the input: no retries
-	assert_equal "$(batches | tr '\n' ' ')" "3 1 2 1 1 "
+	# one request for the batch, a one-word probe (no request was taken yet),
+	# then the halves down to the input: no retries
+	assert_equal "$(batches | sort -n | tr '\n' ' ')" "1 1 1 1 2 3 "
 	run -0 embed --backend http --dim 4 --batch 10 --truncate in.jsonl
 	assert_equal "${#lines[@]}" 3
 	[[ "${lines[1]}" == '{"id":"b","text":"word word'*'"truncated":true}' ]]
@@ -247,10 +263,30 @@ for i in range(300): print(json.dumps({"id": "r%d" % i, "text": "record number %
 	run -2 --separate-stderr embed --backend http --dim 4 in.jsonl
 	assert_equal "$stderr" "embed: asked for 4 dimensions (--dim), the server answered with 1536: it does not shorten vectors for this model; leave --dim out"
 	assert_output ""
+	# a request the server refuses whatever its inputs is not blamed on them
+	curl -s -X POST "http://127.0.0.1:$OPENAI_PORT/__reset" > /dev/null
+	records 40 > in40.jsonl
+	run -2 --separate-stderr embed --backend http --dim 5000 --batch 40 --rejects rej.jsonl in40.jsonl
+	assert_equal "$stderr" "embed: 'http://127.0.0.1:$OPENAI_PORT/v1/embeddings': 400: Invalid value for 'dimensions' = 5000. Must be an integer between 1 and 3072. (a request of one word is refused as well: it is the request, not an input; check --model, --dim and --base-url)"
+	assert_output ""
+	[ ! -s rej.jsonl ]
+	assert_equal "$(batches | tr '\n' ' ')" "40 1 "
 	curl -s -X POST "http://127.0.0.1:$OPENAI_PORT/__reset" > /dev/null
 	fault '{"flavor":"vllm","reject_over_tokens":20}'
 	run -65 --separate-stderr embed --backend http --dim 4 in.jsonl
 	assert_equal "$stderr" "embed: in.jsonl:2: the embedding server rejected \"text\": 400: This model's maximum context length is 20 tokens. However, you requested 50 tokens in the input for embedding generation. Please reduce the length of the input. (--truncate shortens such inputs)"
+}
+
+@test "embed --cache: the vector of a truncated text is not kept as the text's" {
+	long_second > in.jsonl
+	fault '{"reject_over_tokens":20}'
+	run -0 embed --backend http --dim 4 --truncate --cache vc in.jsonl
+	[[ "${lines[1]}" == *'"truncated":true}' ]]
+	# without --truncate the long text is refused again, cache or not
+	run -65 --separate-stderr embed --backend http --dim 4 --cache vc in.jsonl
+	[[ "$stderr" == "embed: in.jsonl:2: the embedding server rejected \"text\": 400: "* ]]
+	# the others came from the cache
+	assert_equal "${#lines[@]}" 1
 }
 
 @test "embed --cache DIR: a second run asks the server nothing" {

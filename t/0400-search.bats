@@ -4,6 +4,14 @@
 
 load test_helper
 
+setup_file() {
+	start_openai_server --api-key sk-search-0123456789 --dim 16
+}
+
+teardown_file() {
+	stop_openai_server
+}
+
 # store DIR N DIM: N random unit vectors (ids p0..), two per document
 store() {
 	python3 - "$2" "$3" > points.jsonl <<'PY'
@@ -272,4 +280,24 @@ PY
 @test "the examples in search(1) run" {
 	mkdir -p docs && cp "$T_FIXTURES/chunk/guide.md" docs/guide.md
 	run_man_examples "$T_ROOT/docs/search.1" 3
+}
+
+@test "search --backend http: the key from --api-key-file, --timeout, --insecure" {
+	store idx 10 16
+	echo '{"id":"q","text":"point 3"}' > q.jsonl
+	export OPENAI_BASE_URL="http://127.0.0.1:$OPENAI_PORT/v1"
+	unset OPENAI_API_KEY
+	run -2 --separate-stderr search --local idx --backend http --model test-model q.jsonl
+	[[ "$stderr" == *"401: You didn't provide an API key."* ]]
+	echo sk-search-0123456789 > key
+	run -0 --separate-stderr search --local idx --backend http --model test-model --api-key-file key \
+		--timeout 5 --insecure -k 2 q.jsonl
+	[[ "$output" == '{"id":"q","text":"point 3","hits":[{"id":"p'* ]]
+	PLUMB_API_KEY_FILE=key run -0 search --local idx --backend http --model test-model -k 2 q.jsonl
+	run -2 --separate-stderr search --local idx --backend http --model test-model --api-key-file nokey q.jsonl
+	[[ "$stderr" == "search: cannot open key file 'nokey': No such file or directory"* ]]
+	run -2 --separate-stderr search --local idx --timeout 0 q.jsonl
+	[[ "$stderr" == "search: --timeout: '0' is not a whole number from 1 to 86400"* ]]
+	PLUMB_TIMEOUT=x run -2 --separate-stderr search --local idx q.jsonl
+	[[ "$stderr" == "search: PLUMB_TIMEOUT: 'x' is not a whole number from 1 to 86400"* ]]
 }

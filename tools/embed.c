@@ -77,6 +77,7 @@ static size_t nslen;
 static int dim;			/* of every vector written; 0 until known */
 static const char *model;
 static int truncate_inputs;
+static int server_ok;		/* the server has taken a request */
 
 static struct item **queue;	/* records in input order, not yet written */
 static size_t qhead, qn, qcap;
@@ -208,11 +209,17 @@ static void cache_put(struct item **it, size_t n)
 		return;
 	keys = pl_xmalloc(n * sizeof *keys);
 	v = pl_xmalloc(n * (size_t)dim * sizeof *v);
+	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
-		memcpy(keys[i], it[i]->key, 32);
-		memcpy(v + i * (size_t)dim, it[i]->vec, (size_t)dim * sizeof *v);
+		/* the vector of a truncated text is not the text's: a later run
+		 * without --truncate must be refused as this one was */
+		if (it[i]->halved)
+			continue;
+		memcpy(keys[k], it[i]->key, 32);
+		memcpy(v + k * (size_t)dim, it[i]->vec, (size_t)dim * sizeof *v);
+		k++;
 	}
-	if (pl_vcache_put(cache, (const unsigned char(*)[32])keys, n, dim, v, err) < 0) {
+	if (k && pl_vcache_put(cache, (const unsigned char(*)[32])keys, k, dim, v, err) < 0) {
 		pl_warn("cache: %s; going on without it", err);
 		pl_vcache_close(cache);
 		cache = NULL;
@@ -248,6 +255,7 @@ static void on_reply(void *ud, const struct pl_http_result *r)
 				set_vector(b->it[i], v + i * (size_t)d, d);
 			free(v);
 			cache_put(b->it, b->n);
+			server_ok = 1;
 			if (b->from)
 				half_answered(b->from, 1);
 			free(b->it);
@@ -315,6 +323,31 @@ static int halve(struct item *it)
 	return 1;
 }
 
+/* Before taking a refusal as one of an input, while no request has been
+ * taken: send one word. A server that refuses that too refuses the request
+ * (a "dimensions" the model lacks, say), and splitting the batch down to
+ * every input would blame them all. */
+static void probe(const struct batch *b, const char *shown)
+{
+	static const char word[] = "plumb";
+	const char *texts[1] = { word };
+	size_t lens[1] = { sizeof word - 1 };
+	struct pl_buf req = PL_BUF_INIT, resp = PL_BUF_INIT;
+	struct pl_http_result r;
+
+	pl_embed_http_body(&eo, texts, lens, 1, &req);
+	pl_http_request(http, "POST", url, headers, req.p, req.n, &r, &resp);
+	if (r.status == 200) {
+		server_ok = 1;
+	} else if (pl_embed_http_refused(r.status, r.body, r.len)) {
+		fatal_flush();
+		pl_die(PL_EX_USAGE, "'%s': %s (a request of one word is refused as well: it is the "
+		       "request, not an input; check --model, --dim and --base-url)", shown, b->err);
+	}
+	pl_buf_free(&req);
+	pl_buf_free(&resp);
+}
+
 static void handle_failures(void)
 {
 	while (failed) {
@@ -325,6 +358,8 @@ static void handle_failures(void)
 		long st = b->status;
 		if (b->from)
 			half_answered(b->from, 0);
+		if (b->refused && !server_ok)
+			probe(b, shown);
 		if (b->refused) {
 			/* the server refused an input: find which by halving the batch */
 			if (b->n > 1) {
@@ -493,24 +528,6 @@ static void take(const struct pl_rec *rec)
 		dispatch();
 }
 
-static char *read_key_file(const char *path)
-{
-	struct pl_lines l;
-	const char *line;
-	size_t len;
-	char *key;
-
-	if (pl_lines_open(&l, path) < 0)
-		pl_die(PL_EX_USAGE, "cannot open key file '%s':", path);
-	if (pl_lines_next(&l, &line, &len) != 1 || len == 0)
-		pl_die(PL_EX_USAGE, "key file '%s' is empty", path);
-	while (len && (line[len - 1] == ' ' || line[len - 1] == '\t'))
-		len--;
-	key = pl_xstrndup(line, len);
-	pl_lines_close(&l);
-	return key;
-}
-
 int main(int argc, char **argv)
 {
 	enum { O_BACKEND = 0x2000, O_DIM, O_MODEL, O_BASE, O_KEYFILE, O_BATCH, O_BTOK, O_PAR,
@@ -533,7 +550,7 @@ int main(int argc, char **argv)
 		PL_COMMON_LONGOPTS,
 		{ 0 }
 	};
-	const char *backend, *keyfile, *cache_spec, *dim_s;
+	const char *backend, *keyfile, *cache_spec, *dim_s, *dim_from = "PLUMB_EMBED_DIM";
 	long ttl;
 	char err[PL_EMBED_ERRLEN];
 	struct pl_rec rec = { 0 };
@@ -557,7 +574,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_BACKEND: backend = optarg; break;
-		case O_DIM: dim_s = optarg; break;
+		case O_DIM: dim_s = optarg; dim_from = "--dim"; break;
 		case O_MODEL: eo.model = optarg; break;
 		case O_BASE: eo.base_url = optarg; break;
 		case O_KEYFILE: keyfile = optarg; break;
@@ -579,18 +596,22 @@ int main(int argc, char **argv)
 	}
 	if (eo.batch < 1 || eo.batch > 2048)
 		pl_usage_error("PLUMB_EMBED_BATCH must be from 1 to 2048");
+	if (eo.batch_tokens < 1 || eo.batch_tokens > 300000)
+		pl_usage_error("PLUMB_EMBED_BATCH_TOKENS must be from 1 to 300000");
+	if (eo.parallel < 1 || eo.parallel > 256)
+		pl_usage_error("PLUMB_EMBED_PARALLEL must be from 1 to 256");
 	if (strcmp(backend, "hash") == 0) {
 		eo.backend = PL_EMBED_HASH;
-		eo.dim = dim_s ? (int)pl_parse_long("--dim", dim_s, 1, 65536) : PL_EMBED_DEFAULT_DIM;
+		eo.dim = dim_s ? (int)pl_parse_long(dim_from, dim_s, 1, 65536) : PL_EMBED_DEFAULT_DIM;
 	} else if (strcmp(backend, "http") == 0) {
 		eo.backend = PL_EMBED_HTTP;
-		eo.dim = dim_s ? (int)pl_parse_long("--dim", dim_s, 1, 65536) : 0;
+		eo.dim = dim_s ? (int)pl_parse_long(dim_from, dim_s, 1, 65536) : 0;
 		if (!eo.model)
 			pl_usage_error("--backend http needs --model (or PLUMB_EMBED_MODEL)");
 		if (strncmp(eo.base_url, "http://", 7) != 0 && strncmp(eo.base_url, "https://", 8) != 0)
 			pl_usage_error("--base-url '%s' is not an http(s) URL", eo.base_url);
 		if (keyfile)
-			eo.api_key = read_key_file(keyfile);
+			eo.api_key = pl_read_key_file(keyfile);
 	} else if (strcmp(backend, "bert") == 0) {
 		pl_usage_error("the bert backend (a local model file) is not in this release");
 	} else {

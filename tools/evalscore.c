@@ -2679,39 +2679,6 @@ static void put_prometheus(struct pl_buf *b, int passed)
 
 /* --- main ----------------------------------------------------------------- */
 
-static char *read_file(const char *path, const char *what)
-{
-	struct pl_buf b = PL_BUF_INIT;
-	char chunk[65536];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t r;
-	if (fd < 0)
-		pl_die(PL_EX_USAGE, "cannot open %s '%s':", what, path);
-	while ((r = read(fd, chunk, sizeof chunk)) != 0) {
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			pl_die(PL_EX_USAGE, "cannot read %s '%s':", what, path);
-		}
-		pl_buf_add(&b, chunk, (size_t)r);
-	}
-	close(fd);
-	pl_buf_addc(&b, 0);
-	return b.p;
-}
-
-static char *read_key_file(const char *path)
-{
-	char *s = read_file(path, "key file");
-	size_t n = strcspn(s, "\r\n");
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	s[n] = 0;
-	if (!n)
-		pl_die(PL_EX_USAGE, "key file '%s' is empty", path);
-	return s;
-}
-
 static double parse_double(const char *opt, const char *s, double min, double max)
 {
 	char *end;
@@ -2747,10 +2714,10 @@ static void setup_judge(const char *keyfile, const char *scale, const char *patt
 		pl_usage_error("--judge-pattern '%s': %s", pattern, err);
 	}
 	judge_re_groups = judge_re.re_nsub > 0;
-	judge_prompt = judge_prompt_path ? read_file(judge_prompt_path, "judge prompt")
+	judge_prompt = judge_prompt_path ? pl_read_file(judge_prompt_path, "judge prompt")
 					 : pl_xstrdup(default_judge_prompt);
 	if (keyfile)
-		jo.api_key = read_key_file(keyfile);
+		jo.api_key = pl_read_key_file(keyfile);
 	/* a grade should not depend on sampling */
 	jo.has_temperature = 1;
 	jo.temperature = 0;

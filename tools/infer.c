@@ -310,43 +310,11 @@ static void drain(void)
 	pl_chat_wait(chat, 0);
 }
 
-static char *read_file(const char *path, const char *what)
-{
-	struct pl_buf b = PL_BUF_INIT;
-	char chunk[65536];
-	FILE *f = fopen(path, "rb");
-	size_t k;
-
-	if (!f)
-		pl_die(PL_EX_USAGE, "cannot open %s '%s':", what, path);
-	while ((k = fread(chunk, 1, sizeof chunk, f)) > 0)
-		pl_buf_add(&b, chunk, k);
-	if (ferror(f))
-		pl_die(PL_EX_USAGE, "cannot read %s '%s':", what, path);
-	fclose(f);
-	pl_buf_cstr(&b);
-	if (!b.p)
-		return pl_xstrdup("");
-	return b.p;
-}
-
-static char *read_key_file(const char *path)
-{
-	char *s = read_file(path, "key file");
-	size_t n = strcspn(s, "\r\n");
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	s[n] = '\0';
-	if (!n)
-		pl_die(PL_EX_USAGE, "key file '%s' is empty", path);
-	return s;
-}
-
 static char *load_template(const char *path)
 {
 	struct pl_buf out = PL_BUF_INIT;
 	struct pl_texpr_err e;
-	char *t = read_file(path, "template");
+	char *t = pl_read_file(path, "template");
 	size_t n = strlen(t);
 
 	if (memchr(t, '\0', n) != NULL || pl_utf8_valid_prefix(t, n) != n)
@@ -485,7 +453,7 @@ int main(int argc, char **argv)
 	if (template_path)
 		template = load_template(template_path);
 	if (keyfile)
-		o.api_key = read_key_file(keyfile);
+		o.api_key = pl_read_key_file(keyfile);
 	o.stop_flag = &pl_stop;
 	model = o.model;
 	pl_chat_url(o.base_url, err, sizeof err);

@@ -15,8 +15,8 @@
 
 static const char usage[] =
 	"search [--local DIR | --qdrant URL -c COLLECTION] [-k N] [--payload | --fields LIST]\n"
-	"[--backend hash|http] [--dim N] [--model NAME] [--base-url URL] [--threads N]\n"
-	"[--keep-going] [--rejects file] [file ...]";
+	"[--backend hash|http] [--dim N] [--model NAME] [--base-url URL] [--api-key-file FILE]\n"
+	"[--timeout SECONDS] [--insecure] [--threads N] [--keep-going] [--rejects file] [file ...]";
 
 static const char help[] =
 	"\nFind the k stored points nearest to each query record (\"vector\", or \"text\"\n"
@@ -31,6 +31,9 @@ static const char help[] =
 	"      --dim N         hash: vector size (default: the store's) (PLUMB_EMBED_DIM)\n"
 	"      --model NAME    http: the embedding model (PLUMB_EMBED_MODEL)\n"
 	"      --base-url URL  http: the API root (OPENAI_BASE_URL)\n"
+	"      --api-key-file F  http: the API key's file (PLUMB_API_KEY_FILE; else OPENAI_API_KEY)\n"
+	"      --timeout S     per request, to Qdrant and the embedding server (PLUMB_TIMEOUT, 60)\n"
+	"      --insecure      do not verify TLS certificates (Qdrant and the embedding server)\n"
 	"      --threads N     search threads (PLUMB_THREADS; default: one per CPU)\n"
 	"      --keep-going, --rejects FILE, -v, --quiet, -h, --help, --version: see plumb(7)\n";
 
@@ -551,7 +554,7 @@ static void finish(void)
 int main(int argc, char **argv)
 {
 	enum { O_LOCAL = 0x2000, O_QDRANT, O_PAYLOAD, O_FIELDS, O_BACKEND, O_DIM, O_MODEL,
-	       O_BASE, O_THREADS };
+	       O_BASE, O_THREADS, O_KEYFILE, O_TIMEOUT, O_INSECURE };
 	static const struct option longopts[] = {
 		{ "local", required_argument, NULL, O_LOCAL },
 		{ "qdrant", required_argument, NULL, O_QDRANT },
@@ -563,10 +566,13 @@ int main(int argc, char **argv)
 		{ "model", required_argument, NULL, O_MODEL },
 		{ "base-url", required_argument, NULL, O_BASE },
 		{ "threads", required_argument, NULL, O_THREADS },
+		{ "api-key-file", required_argument, NULL, O_KEYFILE },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "insecure", no_argument, NULL, O_INSECURE },
 		PL_COMMON_LONGOPTS,
 		{ 0 }
 	};
-	const char *dir, *qdrant = NULL, *backend, *dim_s, *v;
+	const char *dir, *qdrant = NULL, *backend, *dim_s, *keyfile, *timeout_s, *timeout_from;
 	struct pl_qdrant_opts qo;
 	struct pl_rec rec = { 0 };
 	unsigned long long nrec = 0, bytes = 0;
@@ -581,7 +587,7 @@ int main(int argc, char **argv)
 	qo.api_key = pl_env("QDRANT_API_KEY", NULL);
 	qo.collection = pl_env("PLUMB_COLLECTION", NULL);
 	k = (size_t)pl_env_long("PLUMB_SEARCH_K", 10);
-	v = pl_env("PLUMB_SEARCH_PAYLOAD", NULL);
+	const char *v = pl_env("PLUMB_SEARCH_PAYLOAD", NULL);
 	want_payload = v && strcmp(v, "0") != 0;
 	fields = pl_env("PLUMB_SEARCH_FIELDS", NULL);
 	backend = pl_env("PLUMB_EMBED_BACKEND", "hash");
@@ -589,6 +595,9 @@ int main(int argc, char **argv)
 	eo.model = pl_env("PLUMB_EMBED_MODEL", NULL);
 	eo.base_url = pl_env("OPENAI_BASE_URL", "https://api.openai.com/v1");
 	eo.api_key = pl_env("OPENAI_API_KEY", NULL);
+	keyfile = pl_env("PLUMB_API_KEY_FILE", NULL);
+	timeout_s = pl_env("PLUMB_TIMEOUT", NULL);
+	timeout_from = "PLUMB_TIMEOUT";
 	threads = pl_env_long("PLUMB_THREADS", 0);
 	while ((c = getopt_long(argc, argv, "c:k:vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -603,6 +612,9 @@ int main(int argc, char **argv)
 		case O_MODEL: eo.model = optarg; break;
 		case O_BASE: eo.base_url = optarg; break;
 		case O_THREADS: threads = pl_parse_long("--threads", optarg, 1, 1024); break;
+		case O_KEYFILE: keyfile = optarg; break;
+		case O_TIMEOUT: timeout_s = optarg; timeout_from = "--timeout"; break;
+		case O_INSECURE: eo.insecure = qo.http.insecure = 1; break;
 		default: pl_common_option(c, optarg);
 		}
 	}
@@ -622,14 +634,17 @@ int main(int argc, char **argv)
 	if (!qdrant && !dir)
 		pl_usage_error("no store (give --local DIR or --qdrant URL, or set PLUMB_LOCAL_STORE)");
 	qo.url = qdrant;
-	if ((v = pl_env("PLUMB_TIMEOUT", NULL)))
-		qo.http.timeout_ms = pl_parse_long("PLUMB_TIMEOUT", v, 1, 86400) * 1000;
+	if (timeout_s)
+		eo.timeout_ms = qo.http.timeout_ms =
+			pl_parse_long(timeout_from, timeout_s, 1, 86400) * 1000;
 	if (strcmp(backend, "hash") == 0) {
 		eo.backend = PL_EMBED_HASH;
 	} else if (strcmp(backend, "http") == 0) {
 		eo.backend = PL_EMBED_HTTP;
 		if (!eo.model)
 			pl_usage_error("--backend http needs --model (or PLUMB_EMBED_MODEL)");
+		if (keyfile)
+			eo.api_key = pl_read_key_file(keyfile);
 	} else {
 		pl_usage_error("unknown backend '%s' (want hash or http)", backend);
 	}
