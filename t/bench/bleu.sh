@@ -54,4 +54,4 @@ else
 	[ "$ours_score" = "$peer_score" ] || echo "# bleu: SCORES DIFFER"
 fi
 echo "# bleu: $N segments: plumb BLEU = $ours_score in ${ours}s, sacreBLEU BLEU = $peer_score$([ "$peer" = - ] || echo " in ${t}s")"
-printf 'corpus BLEU, 20,000 segments (vs sacreBLEU)\tseg/s\t%s\t%s\thigher\n' "$ours_sps" "$peer"
+printf 'corpus BLEU, 20,000 segments (vs sacreBLEU)\tseg/s\t%s\t%s\thigher\tx50\n' "$ours_sps" "$peer"

@@ -19,5 +19,5 @@ else
 	peer_mbps=-
 fi
 echo "# chunk: corpus $((bytes / 1000000)) MB, $(wc -l < "$corpus") documents"
-printf 'chunk recursive 800/100 (vs LangChain JS)\tMB/s\t%s\t%s\thigher\n' "$(mbps "$bytes" "$ours")" "$peer_mbps"
-printf 'chunk --compat langchain 800/100 (vs LangChain JS)\tMB/s\t%s\t%s\thigher\n' "$(mbps "$bytes" "$compat")" "$peer_mbps"
+printf 'chunk recursive 800/100 (vs LangChain JS)\tMB/s\t%s\t%s\thigher\tx3\n' "$(mbps "$bytes" "$ours")" "$peer_mbps"
+printf 'chunk --compat langchain 800/100 (vs LangChain JS)\tMB/s\t%s\t%s\thigher\tx3\n' "$(mbps "$bytes" "$compat")" "$peer_mbps"

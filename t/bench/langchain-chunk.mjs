@@ -1,13 +1,22 @@
 // The peer for chunk's benchmark and compatibility test: reads document
 // records (JSONL) from a file, splits each "text" with @langchain/textsplitters'
 // RecursiveCharacterTextSplitter, writes one JSON line per chunk to stdout.
-// usage: node langchain-chunk.mjs FILE SIZE OVERLAP
+// usage: node langchain-chunk.mjs FILE SIZE OVERLAP [codepoints]
+// With "codepoints", the last-resort split("") yields whole code points instead
+// of UTF-16 units (lengths still count UTF-16 units): the model of chunk
+// --compat langchain, which never cuts a character (docs/chunk.1).
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import { RecursiveCharacterTextSplitter } from "@langchain/textsplitters";
 
-const [file, size, overlap] = process.argv.slice(2);
-const splitter = new RecursiveCharacterTextSplitter({
+const [file, size, overlap, mode] = process.argv.slice(2);
+class WholeCharacterSplitter extends RecursiveCharacterTextSplitter {
+  splitOnSeparator(text, separator) {
+    return separator === "" ? Array.from(text) : super.splitOnSeparator(text, separator);
+  }
+}
+const Splitter = mode === "codepoints" ? WholeCharacterSplitter : RecursiveCharacterTextSplitter;
+const splitter = new Splitter({
   chunkSize: Number(size), chunkOverlap: Number(overlap),
 });
 const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });

@@ -23,14 +23,18 @@ ours=$(best_of 3 search --local "$dir/store" -k $k "$dir/queries.jsonl")
 cpus=$(nproc)
 if peer=$("$PY" "$helper" run "$dir" $k 2> "$dir/faiss.err"); then
 	peer_qps=$(awk -v s="$peer" -v q=$q 'BEGIN { printf "%.0f", q / s }')
-	"$PY" "$helper" compare "$dir" $k "$dir/plumb.jsonl" || echo "# search: RESULTS DIFFER FROM FAISS"
+	cmp_out=$("$PY" "$helper" compare "$dir" $k "$dir/plumb.jsonl") || true
+	echo "$cmp_out"
+	differ=$(sed -n 's/.* \([0-9][0-9]*\) differ$/\1/p' <<<"$cmp_out" | head -n 1)
 else
 	echo "# search: FAISS could not run ($(tail -1 "$dir/faiss.err")); plumb's figures only"
 	peer_qps=-
+	differ=
 fi
 echo "# search: $n x $dim stored (upsert-local, $(stat -c %s "$dir/points.jsonl" | awk '{ printf "%.0f", $1 / 1e6 }') MB of JSONL), $q queries, k=$k, $cpus CPUs"
 echo "# search: plumb timed as the whole command (open the store, parse $q query lines, search, write JSONL); FAISS as index.search() alone, data in memory"
-printf 'search exact top-10, 100k x 384 (vs FAISS IndexFlatIP)\tq/s\t%s\t%s\thigher\n' \
+[ -z "$differ" ] || printf 'search: queries whose top-10 differs from FAISS\tqueries\t%s\t-\tlower\t<=0\n' "$differ"
+printf 'search exact top-10, 100k x 384 (vs FAISS IndexFlatIP)\tq/s\t%s\t%s\thigher\tx0.9\n' \
 	"$(awk -v s="$ours" -v q=$q 'BEGIN { printf "%.0f", q / s }')" "$peer_qps"
 printf 'upsert-local load, 100k x 384 (no peer)\tpoints/s\t%s\t-\thigher\n' \
 	"$(awk -v s="$load" -v p=$n 'BEGIN { printf "%.0f", p / s }')"
