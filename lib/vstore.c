@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "exitcode.h"
 #include "json.h"
 
 #define SEG_MAGIC "PLVSSEG1"
@@ -77,6 +78,41 @@ static int set_err(char *err, int status, const char *fmt, ...)
 		va_end(ap);
 	}
 	return status;
+}
+
+/* The status of a failure to open or create one of the store's paths: a
+ * path that can name no store, or one this user may not use, is the
+ * caller's configuration to fix; anything else is an I/O error. */
+static int open_status(int e)
+{
+	switch (e) {
+	case ENOENT:
+	case ENOTDIR:
+	case ELOOP:
+	case ENAMETOOLONG:
+		return PL_VS_ENOSTORE;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return PL_VS_EACCES;
+	default:
+		return PL_VS_EIO;
+	}
+}
+
+int pl_vs_exit_status(int status)
+{
+	switch (status) {
+	case PL_VS_OK:
+		return PL_EX_OK;
+	case PL_VS_ENOSTORE:
+	case PL_VS_EACCES:
+		return PL_EX_USAGE;
+	case PL_VS_EBUSY:
+		return PL_EX_TEMPFAIL;
+	default:
+		return PL_EX_SOFTWARE;
+	}
 }
 
 static void seg_name(char *out, size_t n, uint64_t num)
@@ -172,7 +208,7 @@ static int manifest_read(int dirfd, const char *dir, struct manifest *m, char *e
 		if (errno == ENOENT)
 			return set_err(err, PL_VS_ENOSTORE, "'%s' is not a plumb vector store (no %s)",
 				       dir, MANIFEST);
-		return set_err(err, PL_VS_EIO, "cannot open '%s/%s': %s", dir, MANIFEST,
+		return set_err(err, open_status(errno), "cannot open '%s/%s': %s", dir, MANIFEST,
 			       strerror(errno));
 	}
 	if (read_all(fd, &b) < 0) {
@@ -267,7 +303,8 @@ static int map_file(int dirfd, const char *dir, const char *name, void **map, si
 	*map = NULL;
 	*len = 0;
 	if (fd < 0)
-		return set_err(err, errno == ENOENT ? PL_VS_ENOSTORE : PL_VS_EIO,
+		return set_err(err, errno == ENOENT ? PL_VS_ENOSTORE :
+			       errno == EACCES || errno == EPERM ? PL_VS_EACCES : PL_VS_EIO,
 			       "cannot open '%s/%s': %s", dir, name, strerror(errno));
 	if (fstat(fd, &st) < 0) {
 		int e = errno;
@@ -414,8 +451,8 @@ int pl_vs_open(const char *dir, struct pl_vs **out, char *err)
 
 	*out = NULL;
 	if (dirfd < 0)
-		return set_err(err, errno == ENOENT || errno == ENOTDIR ? PL_VS_ENOSTORE : PL_VS_EIO,
-			       "cannot open store '%s': %s", dir, strerror(errno));
+		return set_err(err, open_status(errno), "cannot open store '%s': %s", dir,
+			       strerror(errno));
 	for (int tries = 0;; tries++) {
 		status = manifest_read(dirfd, dir, &m, err);
 		if (status)
@@ -821,7 +858,7 @@ static int wf_open(struct wfile *f, struct pl_vs_writer *w, const char *name, ch
 	f->name = name;
 	f->fd = openat(w->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	if (f->fd < 0)
-		return set_err(err, PL_VS_EIO, "cannot create '%s/%s': %s", w->dir, name,
+		return set_err(err, open_status(errno), "cannot create '%s/%s': %s", w->dir, name,
 			       strerror(errno));
 	return PL_VS_OK;
 }
@@ -1270,7 +1307,7 @@ static int mkdirs(const char *path, char *err)
 	char failed[4096];
 
 	if (pl_mkdir_p(path, failed, sizeof failed) < 0)
-		return set_err(err, PL_VS_EIO, "cannot create directory '%s': %s", failed,
+		return set_err(err, open_status(errno), "cannot create directory '%s': %s", failed,
 			       strerror(errno));
 	return PL_VS_OK;
 }
@@ -1296,7 +1333,14 @@ int pl_vs_writer_open(const char *dir, int wait, volatile int *stop, struct pl_v
 		goto fail;
 	w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (w->dirfd < 0) {
-		status = set_err(err, PL_VS_EIO, "cannot open store '%s': %s", dir, strerror(errno));
+		status = set_err(err, open_status(errno), "cannot open store '%s': %s", dir,
+				 strerror(errno));
+		goto fail;
+	}
+	/* say so now, not at the first commit with input read */
+	if (faccessat(w->dirfd, ".", W_OK, AT_EACCESS) < 0) {
+		status = set_err(err, open_status(errno), "cannot write store '%s': %s", dir,
+				 strerror(errno));
 		goto fail;
 	}
 	/* not even a lock file in a directory that is someone else's */
@@ -1307,7 +1351,7 @@ int pl_vs_writer_open(const char *dir, int wait, volatile int *stop, struct pl_v
 	}
 	w->lockfd = openat(w->dirfd, LOCKFILE, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	if (w->lockfd < 0) {
-		status = set_err(err, PL_VS_EIO, "cannot open '%s/%s': %s", dir, LOCKFILE,
+		status = set_err(err, open_status(errno), "cannot open '%s/%s': %s", dir, LOCKFILE,
 				 strerror(errno));
 		goto fail;
 	}

@@ -26,8 +26,15 @@ enum {
 	PL_VS_EDIM = -5,	/* a vector of another dimension than the store's */
 	PL_VS_EMODEL = -6,	/* a vector of another model than the store's */
 	PL_VS_EINCOMPLETE = -7,	/* a done marker for a document whose chunks are missing */
-	PL_VS_EINTR = -8	/* waiting for the lock was interrupted by a signal */
+	PL_VS_EINTR = -8,	/* waiting for the lock was interrupted by a signal */
+	PL_VS_EACCES = -9	/* the store's path or files are not this user's to use
+				 * (permissions, a read-only file system) */
 };
+
+/* The exit status (lib/exitcode.h) a program gives for status: 2 for a path
+ * that holds or can hold no store or that this user may not use, 75 for a
+ * store locked by another writer, else 70. */
+int pl_vs_exit_status(int status);
 
 /* One point, as stored: strings are raw UTF-8 (JSON-decoded), payload is
  * the record's JSON object without "vector". chunk is -1 when unknown. */

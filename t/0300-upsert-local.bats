@@ -84,7 +84,8 @@ PY
 	printf '%s\n' '{"id":"a\u00e9#0","doc_id":"a\u00e9","doc_sha256":"s","chunk":0,"text":"x \"q\"","n":1.50,"vector":[1,0],"model":"m"}' \
 		'{"op":"done","doc_id":"a\u00e9","doc_sha256":"s","chunks":1}' > in.jsonl
 	run -0 upsert-local st in.jsonl
-	assert_output '{"op":"indexed","doc_id":"a\u00e9","doc_sha256":"s","chunks":1}'
+	# the ack's strings are decoded and written again, as upsert-qdrant's
+	assert_output "$(printf '{"op":"indexed","doc_id":"a\xc3\xa9","doc_sha256":"s","chunks":1}')"
 	run -0 upsert-local --dump st
 	assert_output '{"id":"a\u00e9#0","doc_id":"a\u00e9","doc_sha256":"s","chunk":0,"text":"x \"q\"","n":1.50,"model":"m","vector":[1,0]}'
 }
@@ -166,8 +167,78 @@ for r in sorted((json.loads(l) for l in open("v2.jsonl")), key=lambda r: r.get("
 	echo '{"id":"a","vector":[1,"x"]}' | { run -65 --separate-stderr upsert-local st; [[ "$stderr" == *'"vector": element 1 is not a number'* ]]; }
 	echo '{"id":"a","vector":[]}' | { run -65 --separate-stderr upsert-local st; [[ "$stderr" == *'"vector" has 0 elements'* ]]; }
 	echo '{"id":"a","vector":[1e40]}' | { run -65 --separate-stderr upsert-local st; [[ "$stderr" == *'out of the range of a float'* ]]; }
-	echo '{"op":"done","doc_sha256":"x"}' | { run -65 --separate-stderr upsert-local st; [[ "$stderr" == *'record has no "doc_id"'* ]]; }
-	echo '{"op":"done","doc_id":"x","chunks":-1}' | { run -65 --separate-stderr upsert-local st; [[ "$stderr" == *'"chunks" is not a count'* ]]; }
+}
+
+# bad MARKER...: each marker alone is rejected with that message
+bad_marker() {
+	local msg=$1 m
+	shift
+	for m in "$@"; do
+		echo "$m" > m.jsonl
+		run -65 --separate-stderr upsert-local st m.jsonl
+		assert_equal "$stderr" "upsert-local: m.jsonl:1: $msg"
+		assert_output ""
+	done
+}
+
+@test "upsert-local rejects markers without doc_id, doc_sha256 or chunks, as upsert-qdrant does" {
+	bad_marker '"done" marker has no "doc_id" string' \
+		'{"op":"done","doc_sha256":"x","chunks":0}' \
+		'{"op":"done","doc_id":"","doc_sha256":"x","chunks":0}' \
+		'{"op":"done","doc_id":7,"doc_sha256":"x","chunks":0}'
+	bad_marker '"done" marker has no "doc_sha256" string' \
+		'{"op":"done","doc_id":"x","chunks":1}' \
+		'{"op":"done","doc_id":"x","doc_sha256":"","chunks":1}' \
+		'{"op":"done","doc_id":"x","doc_sha256":null,"chunks":1}'
+	bad_marker '"done" marker has no "chunks" count' \
+		'{"op":"done","doc_id":"x","doc_sha256":"s"}' \
+		'{"op":"done","doc_id":"x","doc_sha256":"s","chunks":-1}' \
+		'{"op":"done","doc_id":"x","doc_sha256":"s","chunks":1.5}' \
+		'{"op":"done","doc_id":"x","doc_sha256":"s","chunks":"1"}'
+	bad_marker '"delete" record has no "doc_id" string' \
+		'{"op":"delete"}' '{"op":"delete","doc_id":""}' '{"op":"delete","doc_id":["x"]}'
+}
+
+@test "upsert-local: a marker without doc_sha256 deletes nothing and acks nothing" {
+	# it once took the chunk just written for a stale one, deleted it and
+	# acked the document with "chunks":0
+	printf '%s\n' '{"id":"a#0","doc_id":"a","doc_sha256":"s1","chunk":0,"vector":[1,0]}' \
+		'{"op":"done","doc_id":"a"}' > in.jsonl
+	run -65 --separate-stderr upsert-local st in.jsonl
+	assert_equal "$stderr" 'upsert-local: in.jsonl:2: "done" marker has no "doc_sha256" string'
+	assert_output ""
+	run -0 upsert-local --dump st
+	assert_output '{"id":"a#0","doc_id":"a","doc_sha256":"s1","chunk":0,"vector":[1,0]}'
+	# with a count, the message names what is missing, not the chunks
+	printf '%s\n' '{"op":"done","doc_id":"a","chunks":1}' > m.jsonl
+	run -65 --separate-stderr upsert-local st m.jsonl
+	assert_equal "$stderr" 'upsert-local: m.jsonl:1: "done" marker has no "doc_sha256" string'
+	run -0 contents st
+	assert_output "a#0 s1"
+	# --keep-going: the bad marker is reported, the documents after it acked
+	bad='{"op":"done","doc_id":"d1.md","chunks":1}'
+	{ vectors 1; echo "$bad"; vectors 1 1 2; } > kg.jsonl
+	n=$(grep -nF "$bad" kg.jsonl | cut -d: -f1)
+	run -65 --separate-stderr upsert-local --keep-going st2 kg.jsonl
+	[[ "$stderr" == *"kg.jsonl:$n: \"done\" marker has no \"doc_sha256\" string"* ]]
+	grep -vF "$bad" kg.jsonl > good.jsonl
+	assert_equal "$output" "$(want_acks good.jsonl)"
+	# and the store is that of the input without the bad marker
+	upsert-local st3 good.jsonl > /dev/null
+	assert_equal "$(upsert-local --dump st2 | sort)" "$(upsert-local --dump st3 | sort)"
+}
+
+@test "upsert-local acks carry their marker's other members, as upsert-qdrant's do" {
+	printf '%s\n' '{"id":"a#0","doc_id":"a","doc_sha256":"s","chunk":0,"vector":[1,0]}' \
+		'{"meta":{"k":1},"op":"done","doc_id":"a","chunks":1,"doc_sha256":"s","n":1.50}' \
+		'{"op":"delete","why":"gone","doc_id":"b"}' \
+		'{"op":"done","doc_id":"e\u0301","doc_sha256":"\u0073","chunks":0,"tags":["x", "y"]}' > in.jsonl
+	run -0 --separate-stderr upsert-local st in.jsonl
+	[ -z "$stderr" ]
+	assert_equal "$output" "$(printf '%s\n' \
+		'{"op":"indexed","doc_id":"a","doc_sha256":"s","chunks":1,"meta":{"k":1},"n":1.50}' \
+		'{"op":"deleted","doc_id":"b","why":"gone"}' \
+		"$(printf '{"op":"indexed","doc_id":"e\xcc\x81","doc_sha256":"s","chunks":0,"tags":["x", "y"]}')")"
 }
 
 @test "upsert-local stops at malformed JSON with file and line, having stored and acked what came before" {
@@ -334,6 +405,87 @@ for r in sorted((json.loads(l) for l in open("v2.jsonl")), key=lambda r: r.get("
 	assert_equal "$(ls notes)" "todo.txt"
 	run -2 --separate-stderr upsert-local --stats notes
 	[[ "$stderr" == *"'notes' is not a plumb vector store (no MANIFEST)"* ]]
+}
+
+@test "upsert-local: a store path that is a file or under one is a usage error (2); missing parents are made" {
+	echo hi > afile
+	run -2 --separate-stderr upsert-local afile </dev/null
+	assert_equal "$stderr" "upsert-local: cannot open store 'afile': Not a directory"
+	run -2 --separate-stderr upsert-local afile/st </dev/null
+	assert_equal "$stderr" "upsert-local: cannot create directory 'afile/st': Not a directory"
+	for op in --dump --stats --compact; do
+		run -2 --separate-stderr upsert-local $op afile
+		[[ "$stderr" == *"'afile': Not a directory"* ]]
+		run -2 --separate-stderr upsert-local $op afile/st
+		[[ "$stderr" == *"'afile/st': Not a directory"* ]]
+	done
+	assert_equal "$(cat afile)" hi
+	# a writer makes the parents it needs; a reader finds no store there
+	run -2 --separate-stderr upsert-local --dump new/parents/st
+	[[ "$stderr" == *"cannot open store 'new/parents/st': No such file or directory"* ]]
+	vectors 1 > in.jsonl
+	run -0 upsert-local new/parents/st in.jsonl
+	assert_equal "$output" "$(want_acks in.jsonl)"
+	assert_equal "$(stat live new/parents/st)" "$(grep -c '"vector"' in.jsonl)"
+}
+
+teardown() {
+	if [ -n "${NOBODY_DIR:-}" ]; then
+		chmod -R u+rwx "$NOBODY_DIR" 2>/dev/null || true
+		rm -rf "$NOBODY_DIR"
+	fi
+}
+
+# Run a command as nobody (root ignores permissions).
+as_nobody() {
+	setpriv --reuid=65534 --regid=65534 --clear-groups env PATH="$PATH" "$@"
+}
+
+@test "upsert-local: a store this user may not read or write is a usage error (2), not an internal one" {
+	if [ "$(id -u)" = 0 ]; then
+		command -v setpriv >/dev/null || skip "setpriv is not installed"
+		as_nobody true 2>/dev/null || skip "cannot switch to user nobody with setpriv"
+		run_as=as_nobody
+		# a directory nobody can reach (the test's own is private)
+		NOBODY_DIR=$(mktemp -d /tmp/plumb-ul-nobody.XXXXXX)
+		chmod 755 "$NOBODY_DIR"
+		cd "$NOBODY_DIR"
+		as_nobody upsert-local --version > /dev/null ||
+			skip "user nobody cannot run $PLUMB_BIN/upsert-local"
+	else
+		run_as=env
+	fi
+	vectors 2 > in.jsonl
+	upsert-local st in.jsonl > /dev/null
+	# not ours to write
+	chmod 555 st
+	run -2 --separate-stderr "$run_as" upsert-local st in.jsonl
+	assert_equal "$stderr" "upsert-local: cannot write store 'st': Permission denied"
+	assert_output ""
+	run -2 --separate-stderr "$run_as" upsert-local --compact st
+	assert_equal "$stderr" "upsert-local: cannot write store 'st': Permission denied"
+	# reading needs no write permission
+	run -0 "$run_as" upsert-local --stats st
+	assert_output --partial '"live":'
+	# not ours to read
+	chmod 000 st
+	run -2 --separate-stderr "$run_as" upsert-local --dump st
+	assert_equal "$stderr" "upsert-local: cannot open store 'st': Permission denied"
+	run -2 --separate-stderr "$run_as" upsert-local st in.jsonl
+	assert_equal "$stderr" "upsert-local: cannot open store 'st': Permission denied"
+	chmod 755 st
+	chmod 000 st/MANIFEST
+	run -2 --separate-stderr "$run_as" upsert-local --stats st
+	assert_equal "$stderr" "upsert-local: cannot open 'st/MANIFEST': Permission denied"
+	chmod 644 st/MANIFEST
+	# a new store where this user may not make one
+	mkdir closed && chmod 555 closed
+	run -2 --separate-stderr "$run_as" upsert-local closed/st in.jsonl
+	assert_equal "$stderr" "upsert-local: cannot create directory 'closed/st': Permission denied"
+	[ ! -e closed/st ]
+	chmod 755 closed
+	# all of it untouched
+	assert_equal "$(stat live st)" "$(grep -c '"vector"' in.jsonl)"
 }
 
 @test "upsert-local takes its settings from the environment, flags winning" {

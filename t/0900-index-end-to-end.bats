@@ -3,7 +3,8 @@
 #   discover-diff DIR --state S | chunk | embed | upsert-local IDX | discover-diff --state S --commit
 # Incremental runs keep the store equal to the current documents; unchanged
 # documents are not embedded again; kill -9 anywhere, then a re-run, gives the
-# store of a clean run; search canaries pass and fail.
+# store of a clean run, vectors included; both stores write the same acks;
+# search canaries pass and fail.
 
 load test_helper
 
@@ -29,8 +30,8 @@ index_local() {	# the pipeline, with the embedder given in $EMBED
 		upsert-local idx | discover-diff --quiet --state state.jsonl --commit
 }
 
-expect_store() {	# the store equals the chunks of the documents now in docs/
-	discover-diff --quiet docs | $CHUNK > expected.jsonl
+expect_store() {	# the store equals the chunks of the documents now in docs/, vectors too
+	discover-diff --quiet docs | $CHUNK | ${EMBED:-embed --dim 64} > expected.jsonl
 	upsert-local --dump idx > dump.jsonl
 	run -0 python3 "$T_ROOT/t/helpers/same-store.py" expected.jsonl dump.jsonl
 	echo "$output"
@@ -42,14 +43,21 @@ index_qdrant() {
 		upsert-qdrant --url "$QSRV" -c docs | discover-diff --quiet --state qstate.jsonl --commit
 }
 
-expect_qdrant() {	# the collection equals the chunks of the documents now in docs/
-	discover-diff --quiet docs | $CHUNK > expected.jsonl
-	curl -sf "$QSRV/__points/docs" | python3 -c '
+qdump() {	# every point of collection $1 as a record: its payload, point id and vector
+	curl -sf "$QSRV/__points/$1" | python3 -c '
 import json, sys
-d = json.load(sys.stdin)
-pts = d["points"]
-for p in pts:
-    print(json.dumps(p["payload"]))' > qdump.jsonl
+for p in json.load(sys.stdin)["points"]:
+    r = dict(p["payload"])
+    r["qdrant_id"] = p["id"]
+    r["vector"] = p["vector"]
+    print(json.dumps(r))'
+}
+
+expect_qdrant() {	# the collection equals the chunks of the documents now in docs/
+	# (not their vectors: a Cosine collection holds them normalized; a
+	# clean run's collection is the reference for those)
+	discover-diff --quiet docs | $CHUNK > expected.jsonl
+	qdump docs > qdump.jsonl
 	run -0 python3 "$T_ROOT/t/helpers/same-store.py" expected.jsonl qdump.jsonl
 	echo "$output"
 }
@@ -61,9 +69,10 @@ inputs() { curl -s "http://127.0.0.1:$OPENAI_PORT/__stats" | python3 -c 'import 
 	export EMBED="embed --backend http --base-url http://127.0.0.1:$OPENAI_PORT/v1 --model m --dim 32"
 	python3 "$T_ROOT/t/helpers/corpus-edit.py" docs init 12 1
 	run -0 index_local
-	expect_store
 	first=$(inputs)
+	expect_store	# embeds every chunk again, for the vectors to compare
 	[ "$first" -eq "$(grep -vc '"op":' expected.jsonl)" ]
+	first=$(inputs)
 
 	# nothing changed: nothing is embedded
 	run -0 index_local
@@ -75,10 +84,10 @@ inputs() { curl -s "http://127.0.0.1:$OPENAI_PORT/__stats" | python3 -c 'import 
 	rm docs/doc003.md
 	printf '# New\n\nbrand new document about the quebec romeo pipeline.\n' > docs/new.md
 	run -0 index_local
-	expect_store
 	changed=$(for f in doc001.md doc002.md new.md; do
 		printf '{"id":"%s","path":"docs/%s"}\n' "$f" "$f"; done | $CHUNK | grep -vc '"op":')
 	assert_equal "$(inputs)" "$((first + changed))"
+	expect_store
 	grep -q '"doc_id":"doc003.md"' dump.jsonl && false
 	true
 }
@@ -151,20 +160,29 @@ running() {	# whether process $1 exists and is not a zombie
 	python3 "$T_ROOT/t/helpers/corpus-edit.py" docs init 150 3
 	crash_loop "${PLUMB_CRASH_TRIALS:-20}" "upsert-local -b 16 idx" state.jsonl
 	expect_store
-	# and a clean run from nothing gives the same points
+	# and a clean run from nothing gives the same points: ids, payloads
+	# and vectors, bit for bit
 	mkdir clean && cp -r docs clean/ && cd clean
 	discover-diff --quiet docs | $CHUNK | embed --dim 64 | upsert-local idx > /dev/null
-	upsert-local --dump idx | python3 -c 'import json,sys; print("\n".join(sorted(json.loads(l)["id"] for l in sys.stdin)))' > ids
+	upsert-local --dump idx > ../clean-dump.jsonl
 	cd ..
-	upsert-local --dump idx | python3 -c 'import json,sys; print("\n".join(sorted(json.loads(l)["id"] for l in sys.stdin)))' > ids
-	cmp ids clean/ids
+	run -0 python3 "$T_ROOT/t/helpers/same-store.py" clean-dump.jsonl dump.jsonl
+	assert_output --partial ", vectors and members too"
 }
 
-@test "kill -9 at random moments with upsert-qdrant: the collection ends equal to the documents" {
+@test "kill -9 at random moments with upsert-qdrant: the collection ends equal to the documents and to a clean run's" {
 	curl -sf -X POST "$QSRV/__reset" > /dev/null
 	python3 "$T_ROOT/t/helpers/corpus-edit.py" docs init 100 5
 	crash_loop "${PLUMB_CRASH_TRIALS:-12}" "upsert-qdrant --url $QSRV -c docs -b 16" qstate.jsonl 50
 	expect_qdrant
+	# and a clean run from nothing, into another collection, gives the
+	# same points: ids, payloads and vectors, bit for bit
+	mkdir clean && cp -r docs clean/ && cd clean
+	discover-diff --quiet docs | $CHUNK | embed --dim 64 | upsert-qdrant --url "$QSRV" -c clean > /dev/null
+	cd ..
+	qdump clean > clean-dump.jsonl
+	run -0 python3 "$T_ROOT/t/helpers/same-store.py" clean-dump.jsonl qdump.jsonl
+	assert_output --partial ", vectors and members too"
 }
 
 @test "the same pipeline with upsert-qdrant against the Qdrant test server, then search --qdrant" {
@@ -184,6 +202,55 @@ running() {	# whether process $1 exists and is not a zombie
 	echo '{"id":"q1","text":"how to install plumb with make deps","expected":["install.md"]}' |
 		{ run -0 --separate-stderr search --qdrant "$QSRV" -c docs -k 3 --dim 64; echo "$output"; } > hits.jsonl
 	grep -q '"doc_id":"install.md"' hits.jsonl
+}
+
+# markers and deletes with members of their own, which acks carry (written
+# with odd spacing, escapes and a number's trailing zero, so that only
+# verbatim copies compare equal), then deletes of the documents named
+with_extras() {
+	python3 -c '
+import json, sys
+for i, l in enumerate(sys.stdin):
+    r = json.loads(l)
+    if r.get("op") == "done":
+        r["meta"] = {"run": sys.argv[1], "n": i, "who": "caf\u00e9"}
+    elif r.get("op") == "delete":
+        r["why"] = "gone"
+    print(json.dumps(r))
+for d in sys.argv[2:]:
+    print("{\"op\":\"delete\",\"doc_id\":%s,\"why\":\"gone\",\"at\":[1, 2.50]}" % json.dumps(d))' "$@"
+}
+
+@test "upsert-local and upsert-qdrant write the same acks, byte for byte, for the same input" {
+	curl -sf -X POST "$QSRV/__reset" > /dev/null
+	python3 "$T_ROOT/t/helpers/corpus-edit.py" docs init 6 6
+	printf '# Caf\xc3\xa9\n\nan escaped doc_id.\n' > $'docs/caf\xc3\xa9.md'
+	: > docs/empty.md
+	discover-diff --quiet --state state.jsonl docs | $CHUNK | embed --dim 64 | with_extras r1 never-there.md > in1.jsonl
+	grep -q '"doc_id": "caf\\u00e9.md"' in1.jsonl
+	run -0 --separate-stderr upsert-local idx in1.jsonl
+	printf '%s\n' "$output" > local1.acks
+	run -0 --separate-stderr upsert-qdrant --url "$QSRV" -c acks in1.jsonl
+	printf '%s\n' "$output" > qdrant1.acks
+	# one ack per document, carrying its marker's members
+	assert_equal "$(lines local1.acks)" 9
+	grep -q '^{"op":"indexed","doc_id":"doc001.md","doc_sha256":"[0-9a-f]*","chunks":[0-9]*,"meta":{"run": "r1", "n": [0-9]*, "who": "caf\\u00e9"}}$' local1.acks
+	grep -q '^{"op":"deleted","doc_id":"never-there.md","why":"gone","at":\[1, 2.50\]}$' local1.acks
+	cmp local1.acks qdrant1.acks
+	discover-diff --quiet --state state.jsonl --commit < local1.acks
+
+	# a second run: changed, emptied and deleted documents
+	printf '\nappended words.\n' >> docs/doc001.md
+	: > docs/doc002.md
+	rm docs/doc003.md
+	discover-diff --quiet --state state.jsonl docs | $CHUNK | embed --dim 64 | with_extras r2 > in2.jsonl
+	grep -q '"op": "delete", "doc_id": "doc003.md", "why": "gone"' in2.jsonl
+	run -0 --separate-stderr upsert-local idx in2.jsonl
+	printf '%s\n' "$output" > local2.acks
+	run -0 --separate-stderr upsert-qdrant --url "$QSRV" -c acks in2.jsonl
+	printf '%s\n' "$output" > qdrant2.acks
+	assert_equal "$(lines local2.acks)" 3
+	cmp local2.acks qdrant2.acks
 }
 
 @test "embed and search with the http backend: queries are embedded by the same server" {

@@ -128,7 +128,7 @@ static void local_open(struct backend *b, const char *dir, int threads)
 	status = pl_vs_open(dir, &l->vs, err);
 	if (status) {
 		free(l);
-		pl_die(status == PL_VS_ENOSTORE ? PL_EX_USAGE : PL_EX_SOFTWARE, "%s", err);
+		pl_die(pl_vs_exit_status(status), "%s", err);
 	}
 	l->threads = threads;
 	l->segs = pl_xmalloc((l->vs->nseg ? l->vs->nseg : 1) * sizeof *l->segs);

@@ -35,18 +35,6 @@ static long batch;
 static const char *dir;
 static char err[PL_VS_ERRLEN];
 
-static int vs_exit(int status)
-{
-	switch (status) {
-	case PL_VS_ENOSTORE:
-		return PL_EX_USAGE;
-	case PL_VS_EBUSY:
-		return PL_EX_TEMPFAIL;
-	default:
-		return PL_EX_SOFTWARE;
-	}
-}
-
 /* Make everything read so far durable, then write the acks it covers. */
 static void commit(void)
 {
@@ -55,7 +43,7 @@ static void commit(void)
 	if (pl_vs_dirty(w)) {
 		status = pl_vs_commit(w, err);
 		if (status)
-			pl_die(vs_exit(status), "%s", err);
+			pl_die(pl_vs_exit_status(status), "%s", err);
 	}
 	if (nacks) {
 		pl_buf_add(&pl_out, acks.p, acks.n);
@@ -72,7 +60,7 @@ static void commit_and_compact(void)
 	commit();
 	status = pl_vs_maybe_compact(w, &did, err);
 	if (status)
-		pl_die(vs_exit(status), "compaction: %s", err);
+		pl_die(pl_vs_exit_status(status), "compaction: %s", err);
 	if (did)
 		pl_info("compacted '%s'", dir);
 }
@@ -117,22 +105,58 @@ static int str_member(const struct pl_rec *rec, const char *key, struct pl_buf *
 	return 1;
 }
 
+/* A marker's required string member, decoded (empty is missing); 0, or -1
+ * after rejecting the record. The messages are upsert-qdrant's. */
+static int marker_str(const struct pl_rec *rec, const char *key, struct pl_buf *scratch,
+		      const char **s, size_t *n, const char *what)
+{
+	const struct pl_jmember *m = pl_jobj_get(&rec->obj, key);
+	struct pl_jerr e;
+
+	if (!m || m->type != PL_JSTR || m->vallen == 2) {
+		pl_input_reject(rec, "%s has no \"%s\" string", what, key);
+		return -1;
+	}
+	if (pl_jmember_str(m, scratch, s, n, 0, &e) < 0) {
+		pl_input_reject(rec, "\"%s\": %s", key, e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Append to the acks the marker's members other than those named, raw, each
+ * after a ',': an ack carries what its marker carried (as upsert-qdrant's). */
+static void add_extra_members(const struct pl_rec *rec, const char *const *known)
+{
+	for (size_t i = 0; i < rec->obj.n; i++) {
+		const struct pl_jmember *m = &rec->obj.m[i];
+		int k = 0;
+		while (known[k] && !pl_jmember_key_is(m, known[k]))
+			k++;
+		if (known[k])
+			continue;
+		pl_buf_addc(&acks, ',');
+		pl_json_put_member(&acks, m);
+	}
+}
+
+/* A done marker without doc_sha256 or chunks is bad input, not a document
+ * of unknown version: taken as one, it deleted as stale the very points
+ * just written, and acked the loss. */
 static void take_done(const struct pl_rec *rec)
 {
+	static const char *const known[] = { "op", "doc_id", "doc_sha256", "chunks", NULL };
 	static struct pl_buf sdoc, ssha;
-	const struct pl_jmember *id = pl_jobj_get(&rec->obj, "doc_id");
-	const struct pl_jmember *sha = pl_jobj_get(&rec->obj, "doc_sha256");
-	const struct pl_jmember *chunks = pl_jobj_get(&rec->obj, "chunks");
+	const struct pl_jmember *cm = pl_jobj_get(&rec->obj, "chunks");
 	const char *d, *s;
 	size_t dn, sn, have;
-	int64_t nch = -1;
+	int64_t nch;
 
-	if (str_member(rec, "doc_id", &sdoc, &d, &dn, 1) <= 0)
+	if (marker_str(rec, "doc_id", &sdoc, &d, &dn, "\"done\" marker") < 0 ||
+	    marker_str(rec, "doc_sha256", &ssha, &s, &sn, "\"done\" marker") < 0)
 		return;
-	if (str_member(rec, "doc_sha256", &ssha, &s, &sn, 0) < 0)
-		return;
-	if (chunks && (pl_jmember_i64(chunks, &nch) < 0 || nch < 0)) {
-		pl_input_reject(rec, "\"chunks\" is not a count");
+	if (!cm || pl_jmember_i64(cm, &nch) < 0 || nch < 0) {
+		pl_input_reject(rec, "\"done\" marker has no \"chunks\" count");
 		return;
 	}
 	if (pl_vs_done(w, d, dn, s, sn, nch, &have, err) != PL_VS_OK) {
@@ -140,34 +164,31 @@ static void take_done(const struct pl_rec *rec)
 		return;
 	}
 	pl_buf_adds(&acks, "{\"op\":\"indexed\",\"doc_id\":");
-	pl_buf_add(&acks, id->val, id->vallen);
-	if (sha) {
-		pl_buf_adds(&acks, ",\"doc_sha256\":");
-		pl_buf_add(&acks, sha->val, sha->vallen);
-	}
+	pl_json_put_str(&acks, d, dn);
+	pl_buf_adds(&acks, ",\"doc_sha256\":");
+	pl_json_put_str(&acks, s, sn);
 	pl_buf_adds(&acks, ",\"chunks\":");
-	if (chunks)
-		pl_buf_add(&acks, chunks->val, chunks->vallen);
-	else
-		pl_buf_u64(&acks, have);
+	pl_buf_i64(&acks, nch);
+	add_extra_members(rec, known);
 	pl_buf_add(&acks, "}\n", 2);
 	nacks++;
 }
 
 static void take_delete(const struct pl_rec *rec)
 {
+	static const char *const known[] = { "op", "doc_id", NULL };
 	static struct pl_buf sdoc;
-	const struct pl_jmember *id = pl_jobj_get(&rec->obj, "doc_id");
 	const char *d;
 	size_t dn, n;
 
-	if (str_member(rec, "doc_id", &sdoc, &d, &dn, 1) <= 0)
+	if (marker_str(rec, "doc_id", &sdoc, &d, &dn, "\"delete\" record") < 0)
 		return;
 	pl_vs_delete_doc(w, d, dn, &n);
 	pl_info("%s:%lu: deleted %zu points of \"%.*s\"", rec->file, rec->lineno, n,
 		(int)(dn > 200 ? 200 : dn), d);
 	pl_buf_adds(&acks, "{\"op\":\"deleted\",\"doc_id\":");
-	pl_buf_add(&acks, id->val, id->vallen);
+	pl_json_put_str(&acks, d, dn);
+	add_extra_members(rec, known);
 	pl_buf_add(&acks, "}\n", 2);
 	nacks++;
 }
@@ -257,7 +278,7 @@ static struct pl_vs *open_reader(void)
 	int status = pl_vs_open(dir, &vs, err);
 
 	if (status)
-		pl_die(vs_exit(status), "%s", err);
+		pl_die(pl_vs_exit_status(status), "%s", err);
 	return vs;
 }
 
@@ -366,13 +387,13 @@ int main(int argc, char **argv)
 	if (status == PL_VS_EINTR)
 		pl_exit_signal();
 	if (status)
-		pl_die(vs_exit(status), "%s", err);
+		pl_die(pl_vs_exit_status(status), "%s", err);
 
 	if (do_compact) {
 		int did;
 		status = pl_vs_compact(w, &did, err);
 		if (status)
-			pl_die(vs_exit(status), "compaction: %s", err);
+			pl_die(pl_vs_exit_status(status), "compaction: %s", err);
 		pl_vs_writer_close(w);
 		w = NULL;
 		if (do_stats)

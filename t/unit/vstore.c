@@ -383,6 +383,20 @@ static void test_policy(const char *base)
 	close(fd);
 	CHECK(pl_vs_open(dir, &vs, err) == PL_VS_ECORRUPT && strstr(err, "invalid JSON"),
 	      "a torn manifest is reported (%s)", err);
+
+	/* a regular file, or a path under one, can be no store: the
+	 * caller's configuration (exit 2), not an I/O error */
+	CHECK(pl_vs_writer_open(path, 0, NULL, &w, err) == PL_VS_ENOSTORE &&
+	      strstr(err, "Not a directory"), "a writer on a file: ENOSTORE (%s)", err);
+	char sub[700];
+	snprintf(sub, sizeof sub, "%s/sub", path);
+	CHECK(pl_vs_writer_open(sub, 0, NULL, &w, err) == PL_VS_ENOSTORE &&
+	      strstr(err, "cannot create directory"), "a writer under a file: ENOSTORE (%s)", err);
+	CHECK(pl_vs_open(path, &vs, err) == PL_VS_ENOSTORE, "a reader on a file: ENOSTORE (%s)", err);
+	CHECK(pl_vs_exit_status(PL_VS_ENOSTORE) == 2 && pl_vs_exit_status(PL_VS_EACCES) == 2 &&
+	      pl_vs_exit_status(PL_VS_EBUSY) == 75 && pl_vs_exit_status(PL_VS_EIO) == 70 &&
+	      pl_vs_exit_status(PL_VS_ECORRUPT) == 70 && pl_vs_exit_status(PL_VS_OK) == 0,
+	      "exit statuses: 2 for a path that is no store or not ours, 75 busy, 70 else");
 }
 
 int main(void)
