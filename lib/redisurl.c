@@ -4,15 +4,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
 #include "buf.h"
 
 #define SCHEME "redis://"
 
+/* Length of a URI scheme (RFC 3986: a letter, then letters, digits, '+', '-'
+ * or '.') at the start of s followed by "://", or 0. */
+static size_t scheme_len(const char *s)
+{
+	size_t n = 0;
+
+	if (!((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z'))
+		return 0;
+	while (s[n] && (((s[n] | 0x20) >= 'a' && (s[n] | 0x20) <= 'z') ||
+			(s[n] >= '0' && s[n] <= '9') || s[n] == '+' || s[n] == '-' || s[n] == '.'))
+		n++;
+	return strncmp(s + n, "://", 3) == 0 ? n : 0;
+}
+
+/* Any URL, not only redis://: a spec is a URL or a path, and a mistyped
+ * or unsupported scheme (rediss://, reids://) must reach pl_redisurl_parse
+ * and fail there instead of being taken as a path, which every caller would
+ * then create as a file or a directory named "rediss:". "redis:" without
+ * its slashes counts too, for the same reason. */
 int pl_is_redis_url(const char *s)
 {
-	return strncmp(s, SCHEME, sizeof SCHEME - 1) == 0;
+	return scheme_len(s) > 0 || strncasecmp(s, "redis:", 6) == 0 ||
+	       strncasecmp(s, "rediss:", 7) == 0;
 }
 
 static int hexdig(char c)
@@ -74,8 +95,19 @@ int pl_redisurl_parse(const char *url, struct pl_redisurl *u, char *err, size_t 
 
 	memset(u, 0, sizeof *u);
 	u->port = 6379;
-	if (!pl_is_redis_url(url)) {
-		snprintf(err, errlen, "not a redis:// URL");
+	if (strncasecmp(url, SCHEME, sizeof SCHEME - 1) != 0) {
+		size_t n = scheme_len(url);
+		/* the scheme alone: the rest may hold a password */
+		if (n == 6 && strncasecmp(url, "rediss", 6) == 0)
+			snprintf(err, errlen, "rediss:// (Redis over TLS) is not supported; use redis://, "
+				 "through a TLS tunnel if the network is not trusted");
+		else if (n)
+			snprintf(err, errlen, "unsupported URL scheme '%.*s://': only redis:// is supported "
+				 "(a path that looks like a URL can be written ./PATH)",
+				 n > 20 ? 20 : (int)n, url);
+		else
+			snprintf(err, errlen, "a Redis URL starts with redis:// "
+				 "(a path that looks like a URL can be written ./PATH)");
 		return -1;
 	}
 	rest = url + sizeof SCHEME - 1;
@@ -150,11 +182,17 @@ void pl_redisurl_redact(const char *url, char *out, size_t outlen)
 {
 	const char *at, *colon, *rest;
 
+	/* any URL: a mistyped scheme's password is still a password */
 	if (!pl_is_redis_url(url) || !(at = strrchr(url, '@'))) {
 		snprintf(out, outlen, "%s", url);
 		return;
 	}
-	rest = url + sizeof SCHEME - 1;
+	size_t n = scheme_len(url);
+	rest = n ? url + n + 3 : strchr(url, ':') + 1;
+	if (rest > at) {
+		snprintf(out, outlen, "%s", url);
+		return;
+	}
 	colon = memchr(rest, ':', (size_t)(at - rest));
 	if (!colon) {
 		snprintf(out, outlen, "%s", url);

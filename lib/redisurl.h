@@ -21,7 +21,12 @@ struct pl_redisurl {
 	char *password;		/* NULL: no AUTH */
 };
 
-/* Non-zero if s starts with "redis://". */
+/* Non-zero if s is a URL rather than a path: it starts with any scheme and
+ * "://" (RFC 3986 syntax), or with "redis:" or "rediss:". Callers send such a
+ * spec to pl_redisurl_parse, which takes only redis:// (in any case) and says
+ * why another is not supported (rediss://, Redis over TLS, is not), so a
+ * mistyped URL is an error and never a file or directory name; a path that
+ * looks like a URL is written ./NAME. */
 int pl_is_redis_url(const char *s);
 
 /* Parse url into u. Returns 0, or -1 with err filled. User name and password

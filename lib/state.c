@@ -466,7 +466,8 @@ int pl_state_read_file(struct pl_state *st, const char *path, const char *kind, 
 	if (pl_lines_open(&l, path) < 0) {
 		if (errno == ENOENT)
 			return PL_ST_OK;
-		return set_err(err, PL_ST_EIO, "cannot open '%s': %s", path, strerror(errno));
+		return set_err(err, errno == EISDIR ? PL_ST_ECONFIG : PL_ST_EIO, "cannot open '%s': %s",
+			       path, strerror(errno));
 	}
 	while ((r = pl_lines_next(&l, &line, &len)) == 1) {
 		if (pl_json_scan_object(line, len, &o, &je) < 0) {

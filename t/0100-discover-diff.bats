@@ -98,7 +98,9 @@ nobody_dir() {
 	[[ "$stderr" == *"--timeout: 'x' is not a whole number"* ]]
 	mkdir statedir
 	run -2 --separate-stderr discover-diff --state statedir .
-	assert_equal "$stderr" "discover-diff: cannot read 'statedir': Is a directory"
+	assert_equal "$stderr" "discover-diff: state 'statedir' is a directory; it must name a file (or be a redis:// URL)"
+	PLUMB_STATE=statedir run -2 --separate-stderr discover-diff --commit < /dev/null
+	assert_equal "$stderr" "discover-diff: state 'statedir' is a directory; it must name a file (or be a redis:// URL)"
 }
 
 @test "a missing source directory exits 2 before any output" {
@@ -225,6 +227,22 @@ nobody_dir() {
 	run -0 --separate-stderr discover-diff --quiet --state st --rejects rej.jsonl --commit bad.jsonl
 	[[ "$stderr" == *"bad.jsonl:1: deleted ack without 'doc_id'"* ]]
 	assert_equal "$(cat rej.jsonl)" '{"op":"deleted"}'
+}
+
+@test "commit: invalid UTF-8 in an ack line is bad input; acks before it are committed" {
+	make_docs
+	sync_state --state st docs
+	printf '{"op":"deleted","doc_id":"top.txt"}\n{"op":"deleted","doc_id":"ref/\xc3(.md"}\n{"op":"deleted","doc_id":"ref/api.md"}\n' > acks.jsonl
+	run -65 --separate-stderr discover-diff --quiet --state st --commit acks.jsonl
+	assert_equal "$stderr" "discover-diff: acks.jsonl:2: invalid JSON: invalid UTF-8 (column 31)"
+	assert_equal "$(state_ids st | tr '\n' ' ')" "guide/intro.md guide/setup.md ref/api.md "
+	run -0 --separate-stderr discover-diff --quiet --state st --rejects rej.jsonl --commit acks.jsonl
+	assert_equal "$(state_ids st | tr '\n' ' ')" "guide/intro.md guide/setup.md "
+	cmp rej.jsonl <(sed -n 2p acks.jsonl)
+	# a lone surrogate in doc_id is no id at all
+	echo '{"op":"deleted","doc_id":"\udfff"}' > acks.jsonl
+	run -65 --separate-stderr discover-diff --quiet --state st --commit acks.jsonl
+	assert_equal "$stderr" "discover-diff: acks.jsonl:1: deleted ack with a 'doc_id' that is not valid Unicode: lone surrogate \\uDFFF in string"
 }
 
 @test "a corrupt state file is bad input, not an empty state" {
@@ -420,29 +438,118 @@ nobody_dir() {
 	assert_equal "$(cat rej.jsonl)" '{"id":"b","text":'
 }
 
+# bad_line RECORD MESSAGE: a manifest of the one RECORD is refused (exit 65)
+# with MESSAGE at its line
+bad_line() {
+	printf '%s\n' "$1" > m1.jsonl
+	run -65 --separate-stderr discover-diff m1.jsonl
+	assert_equal "$stderr" "discover-diff: m1.jsonl:1: $2"
+}
+
 @test "manifest records without a usable id, path or text are bad input" {
-	printf '%s\n' '{"path":"x"}' > m1.jsonl
-	run -65 --separate-stderr discover-diff m1.jsonl
-	assert_equal "$stderr" "discover-diff: m1.jsonl:1: missing field 'id'"
-	printf '%s\n' '{"id":3,"text":"x"}' > m1.jsonl
-	run -65 --separate-stderr discover-diff m1.jsonl
-	assert_equal "$stderr" "discover-diff: m1.jsonl:1: 'id' is not a string"
-	printf '%s\n' '{"id":"x","meta":{}}' > m1.jsonl
-	run -65 --separate-stderr discover-diff m1.jsonl
-	assert_equal "$stderr" "discover-diff: m1.jsonl:1: needs 'path' or 'text'"
-	printf '%s\n' '{"id":"x","path":"a","text":"b"}' > m1.jsonl
-	run -65 --separate-stderr discover-diff m1.jsonl
-	assert_equal "$stderr" "discover-diff: m1.jsonl:1: both 'path' and 'text'"
-	printf '%s\n' '{"id":"x","text":"b","sha256":"abc"}' > m1.jsonl
-	run -65 --separate-stderr discover-diff m1.jsonl
-	assert_equal "$stderr" "discover-diff: m1.jsonl:1: 'sha256' is not 64 hex digits"
-	printf '%s\n' '{"id":"x","path":"nope.md"}' > m1.jsonl
-	run -65 --separate-stderr discover-diff m1.jsonl
-	assert_equal "$stderr" "discover-diff: m1.jsonl:1: 'nope.md': No such file or directory"
+	bad_line '{"path":"x"}' "missing field 'id'"
+	bad_line '{"id":3,"text":"x"}' "'id' is not a string"
+	bad_line '{"id":"x","meta":{}}' "needs 'path' or 'text'"
+	bad_line '{"id":"x","path":"a","text":"b"}' "both 'path' and 'text'"
+	bad_line '{"id":"x","text":"b","sha256":"abc"}' "'sha256' is not 64 hex digits"
+	bad_line '{"id":"x","path":"nope.md"}' "'nope.md': No such file or directory"
 	mkdir adir
-	printf '%s\n' '{"id":"x","path":"adir"}' > m1.jsonl
+	bad_line '{"id":"x","path":"adir"}' "'adir': Is a directory"
+}
+
+@test "manifest: a text, id or path that is not valid Unicode (a lone surrogate) is bad input, as in chunk" {
+	printf '%s\n' '{"id":"ok","text":"pair \ud83d\ude00"}' '{"id":"s","text":"a\ud800b"}' '{"id":"t","text":"t"}' > m.jsonl
+	run -65 --separate-stderr discover-diff m.jsonl
+	sha=$(printf 'pair \xf0\x9f\x98\x80' | sha256sum | cut -c1-64)
+	assert_output "{\"id\":\"ok\",\"op\":\"upsert\",\"text\":\"pair \\ud83d\\ude00\",\"sha256\":\"$sha\",\"size\":9}"
+	assert_equal "$stderr" "discover-diff: m.jsonl:2: 'text' is not valid Unicode: lone surrogate \\uD800 in string"
+	# chunk refuses the same record: discover-diff must not announce it
+	sed -n 2p m.jsonl > one.jsonl
+	run -65 --separate-stderr chunk one.jsonl
+	[[ "$stderr" == *"one.jsonl:1:"*"lone surrogate \\uD800"* ]]
+	bad_line '{"id":"x","text":"low \udc00 first"}' "'text' is not valid Unicode: lone surrogate \\uDC00 in string"
+	bad_line '{"id":"x\ud800","text":"t"}' "'id' is not valid Unicode: lone surrogate \\uD800 in string"
+	bad_line '{"id":"x","path":"a\udbff.md"}' "'path' is not valid Unicode: lone surrogate \\uDBFF in string"
+	# kept going past, the document is neither upserted nor deleted
+	printf '%s\n' '{"id":"s","text":"s"}' '{"id":"t","text":"t"}' > m2.jsonl
+	sync_state --state st m2.jsonl
+	run -65 --separate-stderr discover-diff --quiet --keep-going --state st m.jsonl
+	assert_equal "$(ops <<< "$output" | tr '\n' ' ')" "upsert ok "
+}
+
+@test "manifest: 'op' is bad input, and the message says how deletes happen" {
+	printf '%s\n' '{"id":"a","text":"a"}' '{"id":"b","text":"b"}' > m.jsonl
+	sync_state --state st m.jsonl
+	printf '%s\n' '{"id":"a","text":"x","op":"delete"}' '{"id":"b","text":"b"}' > m.jsonl
+	run -65 --separate-stderr discover-diff --state st m.jsonl
+	assert_output ""
+	assert_equal "$stderr" "discover-diff: m.jsonl:1: 'op' is not allowed in a manifest: deletes are found, not given (leave the document out, and a run whose sources all read without error reports it deleted)"
+	# with --keep-going "a" is neither upserted nor deleted
+	run -65 --separate-stderr discover-diff --quiet --keep-going --state st m.jsonl
+	assert_output ""
+	printf '%s\n' '{"id":"a","text":"a","op":"upsert"}' > m1.jsonl
 	run -65 --separate-stderr discover-diff m1.jsonl
-	assert_equal "$stderr" "discover-diff: m1.jsonl:1: 'adir': Is a directory"
+	[[ "$stderr" == *"m1.jsonl:1: 'op' is not allowed in a manifest"* ]]
+	# leaving it out is how: then it is deleted
+	printf '%s\n' '{"id":"b","text":"b"}' > m.jsonl
+	run -0 discover-diff --quiet --state st m.jsonl
+	assert_output '{"id":"a","op":"delete"}'
+}
+
+@test "manifest: a consumed member of the wrong type, or given twice, is bad input" {
+	bad() {	# bad LINE MESSAGE
+		printf '%s\n' "$1" > m1.jsonl
+		run -65 --separate-stderr discover-diff m1.jsonl
+		assert_equal "$output" ""
+		assert_equal "$stderr" "discover-diff: m1.jsonl:1: $2"
+	}
+	bad '{"id":"a","text":"x","size":"big"}' "'size' is not a whole number of bytes"
+	bad '{"id":"a","text":"x","size":-1}' "'size' is not a whole number of bytes"
+	bad '{"id":"a","text":"x","size":1.5}' "'size' is not a whole number of bytes"
+	bad '{"id":"a","path":"f","sha256":"'"$(printf '%064d' 1)"'","size":null}' "'size' is not a whole number of bytes"
+	bad '{"id":"a","text":["x"]}' "'text' is not a string"
+	bad '{"id":"a","path":5}' "'path' is not a string"
+	bad '{"id":"a","text":"x","sha256":true}' "'sha256' is not 64 hex digits"
+	bad '{"id":{"a":1},"text":"x"}' "'id' is not a string"
+	bad '{"id":"a","text":"x","text":"y"}' "'text' given twice"
+	bad '{"id":"a","id":"b","text":"x"}' "'id' given twice"
+	bad '{"id":"a","text":"x","text":"y","\u0069d":"b"}' "'id' given twice"
+	bad '{"id":"a","text":"x","size":1,"size":1}' "'size' given twice"
+	# a size that discover-diff measures replaces the given one; members it
+	# does not consume pass through verbatim, whatever their type
+	printf '%s\n' '{"id":"a","text":"x","size":7,"meta":"m","n":[1,{"k":null}]}' > m1.jsonl
+	run -0 discover-diff --quiet m1.jsonl
+	assert_output '{"id":"a","op":"upsert","text":"x","sha256":"2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881","size":1,"meta":"m","n":[1,{"k":null}]}'
+}
+
+@test "invalid UTF-8 in a manifest line is bad input with FILE:LINE and column" {
+	printf '{"id":"a","text":"ok"}\n{"id":"b","text":"x\xffy"}\n{"id":"c","text":"c"}\n' > m.jsonl
+	run -65 --separate-stderr discover-diff m.jsonl
+	assert_output --partial '"id":"a"'
+	assert_equal "$(lines <(echo "$output"))" 1
+	assert_equal "$stderr" "discover-diff: m.jsonl:2: invalid JSON: invalid UTF-8 (column 20)"
+	# a surrogate encoded as raw bytes (CESU-8) is invalid UTF-8 too
+	printf '{"id":"b","text":"x\xed\xa0\x80y"}\n' > cesu.jsonl
+	run -65 --separate-stderr discover-diff - < cesu.jsonl
+	assert_equal "$stderr" "discover-diff: stdin:1: invalid JSON: invalid UTF-8 (column 20)"
+	run -0 --separate-stderr discover-diff --quiet --rejects rej.jsonl m.jsonl
+	assert_equal "$(ops <<< "$output" | tr '\n' ' ')" "upsert a upsert c "
+	cmp rej.jsonl <(sed -n 2p m.jsonl)
+}
+
+@test "a 50 MB manifest line is read whole" {
+	python3 -c 'import sys; sys.stdout.write("{\"id\":\"big\",\"text\":\"" + "ab" * 25000000 + "\",\"m\":1}\n{\"id\":\"small\",\"text\":\"s\"}\n")' > big.jsonl
+	want=$(python3 -c 'import hashlib; print(hashlib.sha256(b"ab" * 25000000).hexdigest())')
+	run -0 --separate-stderr bash -c 'discover-diff big.jsonl > out.jsonl'
+	assert_equal "$stderr" "discover-diff: 2 new, 0 changed, 0 deleted, 0 unchanged"
+	run -0 python3 - "$want" <<-'PY'
+	import json, sys
+	recs = [json.loads(l) for l in open("out.jsonl")]
+	big = recs[0]
+	assert [r["id"] for r in recs] == ["big", "small"], [r["id"] for r in recs]
+	assert big["size"] == 50000000 and big["sha256"] == sys.argv[1], (big["size"], big["sha256"])
+	assert big["text"] == "ab" * 25000000 and big["m"] == 1
+	PY
 }
 
 @test "a manifest document whose file is missing is not reported deleted" {
@@ -762,6 +869,44 @@ nobody_dir() {
 	[[ "$stderr" != *hunter2* ]]
 }
 
+@test "--state with a scheme other than redis:// is a usage error, never a file (rediss://, typos, PLUMB_STATE)" {
+	make_docs
+	run -2 --separate-stderr discover-diff --state "rediss://:hunter2@127.0.0.1:$REDIS_PORT" docs
+	assert_equal "$output" ""
+	assert_equal "$stderr" "discover-diff: 'rediss://:***@127.0.0.1:$REDIS_PORT': rediss:// (Redis over TLS) is not supported; use redis://, through a TLS tunnel if the network is not trusted"
+	run -2 --separate-stderr discover-diff --state "rediss://127.0.0.1:$REDIS_PORT" --commit < /dev/null
+	[[ "$stderr" == *"rediss:// (Redis over TLS) is not supported"* ]]
+	PLUMB_STATE="rediss://127.0.0.1:$REDIS_PORT" run -2 --separate-stderr discover-diff docs
+	[[ "$stderr" == *"rediss:// (Redis over TLS) is not supported"* ]]
+	run -2 --separate-stderr discover-diff --state "reids://127.0.0.1:$REDIS_PORT/1" docs
+	assert_equal "$stderr" "discover-diff: 'reids://127.0.0.1:$REDIS_PORT/1': unsupported URL scheme 'reids://': only redis:// is supported (a path that looks like a URL can be written ./PATH)"
+	PLUMB_STATE="http://127.0.0.1:$REDIS_PORT" run -2 --separate-stderr discover-diff docs
+	[[ "$stderr" == *"unsupported URL scheme 'http://'"* ]]
+	run -2 --separate-stderr discover-diff --state "redis:/127.0.0.1:$REDIS_PORT" docs
+	[[ "$stderr" == *"a Redis URL starts with redis://"* ]]
+	# none of them left a file or directory behind
+	assert_equal "$(find . -name '*:*')" ""
+	# the scheme is case-insensitive (RFC 3986): this is Redis, not a file
+	run -0 discover-diff --quiet --state "REDIS://127.0.0.1:$REDIS_PORT" --state-prefix t-case: docs
+	assert_equal "$(lines <(echo "$output"))" 4
+	assert_equal "$(redis-cli -p "$REDIS_PORT" hlen t-case:pending)" 4
+	assert_equal "$(find . -name '*:*')" ""
+	# a file whose name looks like a URL is written with ./
+	run -0 discover-diff --quiet --state ./rediss://st docs
+	[ -f rediss:/st.pending ]
+}
+
+@test "lib/redisurl: embed --cache refuses rediss:// too, rather than caching in a directory" {
+	mkdir rediss:	# as an older discover-diff --state rediss://... left it
+	echo '{"id":"a","text":"hello"}' > in.jsonl
+	run -2 --separate-stderr embed --cache "rediss://127.0.0.1:$REDIS_PORT" in.jsonl
+	assert_equal "$output" ""
+	assert_equal "$stderr" "embed: cache: rediss:// (Redis over TLS) is not supported; use redis://, through a TLS tunnel if the network is not trusted"
+	assert_equal "$(find rediss: -mindepth 1)" ""
+	run -0 embed --cache "./rediss://127.0.0.1:$REDIS_PORT" in.jsonl
+	[ -n "$(find rediss: -type f)" ]
+}
+
 # --- the manual ------------------------------------------------------------------------
 
 @test "the man page's EXAMPLES run and succeed" {
@@ -770,6 +915,51 @@ nobody_dir() {
 	run -0 --separate-stderr bash -e -o pipefail examples.sh
 	assert_line --partial '{"id":"old.md","op":"delete"}'
 	assert_line --partial '"id":"faq/1","op":"upsert","text":"How?"'
+}
+
+@test "messages show file names that are not valid UTF-8 escaped, as \\xNN" {
+	mkdir docs
+	printf 'x\n' > docs/ok.md
+	printf 'x\n' > "docs/bad$(printf '\xff')name.md"
+	run -65 --separate-stderr discover-diff docs
+	assert_equal "$stderr" "discover-diff: 'docs/bad\\xFFname.md': file name is not valid UTF-8"
+	run -65 --separate-stderr discover-diff --quiet --keep-going docs
+	assert_output --partial '"id":"ok.md"'
+	assert_equal "$stderr" "$(printf '%s\n' "discover-diff: 'docs/bad\\xFFname.md': file name is not valid UTF-8" \
+		"discover-diff: 1 file or directory could not be read")"
+	run -2 --separate-stderr discover-diff "$(printf 'no\xfe\nsuch\\')"
+	assert_equal "$stderr" "discover-diff: 'no\\xFE\\x0Asuch\\\\': No such file or directory"
+	# a name that is valid UTF-8 is shown as it is, backslash and all
+	run -2 --separate-stderr discover-diff 'caf\é'
+	assert_equal "$stderr" "discover-diff: 'caf\\é': No such file or directory"
+}
+
+@test "--help and the SYNOPSIS show the same options, in both forms" {
+	# options as the SYNOPSIS source writes them, one form per line
+	synopsis=$(sed -n '/^\.SH SYNOPSIS/,/^\.SH /p' "$T_ROOT/docs/discover-diff.1" | grep -v '^\.SH' |
+		sed 's/\\-/-/g' | awk '/^\.br$/ { print ""; next } { printf "%s ", $0 } END { print "" }')
+	run -0 discover-diff --help
+	usage=$(sed -n '/^usage:/,/^$/p' <<< "$output" | sed 's/^usage: //; s/^ *//' | tr '\n' ' ' |
+		sed 's/ discover-diff --commit/\ndiscover-diff --commit/; s/  */ /g')
+	for form in 1 2; do
+		opts_man=$(sed -n "${form}p" <<< "$synopsis" | grep -o -- '-[-a-z]*' | sort -u | tr '\n' ' ')
+		opts_help=$(sed -n "${form}p" <<< "$usage" | grep -o -- '-[-a-z]*' | sort -u | tr '\n' ' ')
+		assert_equal "$opts_man" "$opts_help"
+	done
+	# and each form has every option that form accepts
+	for o in --timeout --state --state-prefix --keep-going --rejects -q -v; do
+		sed -n 2p <<< "$usage" | grep -q -- " \[$o[] ]" || fail "--commit form lacks $o"
+		sed -n 1p <<< "$usage" | grep -q -- " \[$o[] ]" || fail "first form lacks $o"
+	done
+	run -0 --separate-stderr discover-diff --commit --state st --rejects rej -q -v --timeout 3 < /dev/null
+	assert_equal "$stderr" ""
+}
+
+@test "plumb(7) SEE ALSO names every other page in docs/" {
+	see=$(sed -n '/^\.SH SEE ALSO/,$p' "$T_ROOT/docs/plumb.7" | sed -n 's/^\.BR \([^ ]*\) (\([0-9]\)).*/\1.\2/p' |
+		sed 's/\\-/-/g' | sort | tr '\n' ' ')
+	pages=$(cd "$T_ROOT/docs" && ls *.[0-9] | grep -vx plumb.7 | sort | tr '\n' ' ')
+	assert_equal "$see" "$pages"
 }
 
 @test "a document written out but never committed, then removed, is still deleted" {

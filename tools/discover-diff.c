@@ -18,22 +18,24 @@
 #include "hash.h"
 #include "json.h"
 #include "lines.h"
+#include "redisurl.h"
 #include "state.h"
 #include "utf8.h"
 
 static const char usage_text[] =
-	"discover-diff [-v] [--quiet] [--state STATE] [--state-prefix PREFIX]\n"
-	"    [--include GLOB]... [--exclude GLOB]... [--hidden] [--follow] [--all]\n"
-	"    [--rehash] [--keep-going] [--rejects FILE] SOURCE...\n"
-	"discover-diff --commit [--state STATE] [--state-prefix PREFIX] [--keep-going]\n"
-	"    [ACKFILE...]";
+	"discover-diff [-q] [-v] [--state STATE] [--state-prefix PREFIX]\n"
+	"    [--timeout SECONDS] [--include GLOB]... [--exclude GLOB]... [--hidden]\n"
+	"    [--follow] [--all] [--rehash] [--keep-going] [--rejects FILE] SOURCE...\n"
+	"discover-diff --commit [-q] [-v] [--state STATE] [--state-prefix PREFIX]\n"
+	"    [--timeout SECONDS] [--keep-going] [--rejects FILE] [ACKFILE...]";
 
 static const char help_text[] =
 	"\n"
 	"SOURCE is a directory (walked) or a manifest of JSON Lines (- is stdin).\n"
 	"\n"
 	"  --state STATE         state file, or redis://[:password@]host[:port][/db]\n"
-	"                        (PLUMB_STATE); without one every document is new\n"
+	"                        (PLUMB_STATE; no other URL scheme, no TLS); without\n"
+	"                        one every document is new\n"
 	"  --state-prefix PREFIX Redis key prefix (PLUMB_STATE_PREFIX, plumb:state:)\n"
 	"  --include GLOB        only files matching GLOB (repeatable; PLUMB_INCLUDE)\n"
 	"  --exclude GLOB        skip files and directories matching GLOB (PLUMB_EXCLUDE)\n"
@@ -124,6 +126,41 @@ static void store_die(int status, const char *err)
 }
 
 /* --- bad input ---------------------------------------------------------- */
+
+/* s as it may appear in a message: itself when it is valid UTF-8 without
+ * control characters, else with each invalid or control byte as \xNN (and
+ * then '\' as \\, so the result reads one way only). A file name is bytes,
+ * and printed raw it would garble the terminal or a log. The result lives
+ * until the eighth call after this one; errno is kept, for pl_die's ':'. */
+static const char *esc(const char *s)
+{
+	static struct pl_buf ring[8];
+	static unsigned next;
+	struct pl_buf *b = &ring[next++ % 8];
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s), i, k;
+	int saved = errno, plain = 1;
+
+	for (i = 0; i < n && plain; i += k)
+		plain = (k = pl_utf8_seq_valid(p + i, n - i)) && p[i] >= 0x20 && p[i] != 0x7f;
+	if (plain)
+		return s;
+	b->n = 0;
+	for (i = 0; i < n; i += k) {
+		k = pl_utf8_seq_valid(p + i, n - i);
+		if (k && p[i] >= 0x20 && p[i] != 0x7f) {
+			if (p[i] == '\\')
+				pl_buf_addc(b, '\\');
+			pl_buf_add(b, s + i, k);
+		} else {
+			pl_buf_printf(b, "\\x%02X", p[i]);
+			k = 1;
+		}
+	}
+	pl_buf_cstr(b);
+	errno = saved;
+	return b->p;
+}
 
 /* A file or directory that could not be read: stop (exit 65), or with
  * --keep-going report it, go on, and exit 65 at the end. */
@@ -450,11 +487,11 @@ static void walk_file(int src, const char *path, const char *rel, const struct s
 	int kind, why;
 
 	if (pl_utf8_valid_prefix(path, plen) != plen) {
-		bad_file("'%s': file name is not valid UTF-8", path);
+		bad_file("'%s': file name is not valid UTF-8", esc(path));
 		return;
 	}
 	if (!see(rel, len, src, 0, &first)) {
-		bad_file("'%s': duplicate id '%s' (also from '%s')", path, rel, first.p);
+		bad_file("'%s': duplicate id '%s' (also from '%s')", esc(path), esc(rel), esc(first.p));
 		pl_buf_free(&first);
 		return;
 	}
@@ -465,7 +502,7 @@ static void walk_file(int src, const char *path, const char *rel, const struct s
 			found(rel, len)->aux = 0;
 			return;
 		}
-		bad_file("'%s': %s", path, errmsg(why));
+		bad_file("'%s': %s", esc(path), errmsg(why));
 		return;
 	}
 	int emit = count(kind);
@@ -502,7 +539,7 @@ static void walk_dir(int src, struct pl_buf *path, size_t relat, const struct ch
 			return;	/* gone since its parent was read */
 		hold(rel0);
 		errno = e;
-		bad_file("'%s': %s", path->p, strerror(e));
+		bad_file("'%s': %s", esc(path->p), strerror(e));
 		return;
 	}
 	for (;;) {
@@ -510,7 +547,7 @@ static void walk_dir(int src, struct pl_buf *path, size_t relat, const struct ch
 		if (!(d = readdir(dir))) {
 			if (errno) {
 				hold(rel0);
-				bad_file("'%s': %s", path->p, strerror(errno));
+				bad_file("'%s': %s", esc(path->p), strerror(errno));
 			}
 			break;
 		}
@@ -522,7 +559,7 @@ static void walk_dir(int src, struct pl_buf *path, size_t relat, const struct ch
 			if (errno != ENOENT) {
 				/* not knowing what it is, keep everything here */
 				hold(rel0);
-				bad_file("'%s/%s': %s", path->p, name, strerror(errno));
+				bad_file("'%s/%s': %s", esc(path->p), esc(name), strerror(errno));
 			}
 			continue;
 		}
@@ -530,21 +567,21 @@ static void walk_dir(int src, struct pl_buf *path, size_t relat, const struct ch
 			if (fstatat(fd, name, &st, 0) < 0) {
 				if (errno == EACCES) {
 					hold(rel0);
-					bad_file("'%s/%s': %s", path->p, name, strerror(errno));
+					bad_file("'%s/%s': %s", esc(path->p), esc(name), strerror(errno));
 				} else
-					pl_warn("'%s/%s': broken symbolic link, skipped", path->p, name);
+					pl_warn("'%s/%s': broken symbolic link, skipped", esc(path->p), esc(name));
 				continue;
 			}
 			if (S_ISDIR(st.st_mode) && !opt.follow) {
 				pl_info("'%s/%s': symbolic link to a directory, not followed",
-					path->p, name);
+					esc(path->p), esc(name));
 				continue;
 			}
 		}
 		if (S_ISDIR(st.st_mode)) {
 			isdir = 1;
 		} else if (!S_ISREG(st.st_mode)) {
-			pl_info("'%s/%s': not a regular file, skipped", path->p, name);
+			pl_info("'%s/%s': not a regular file, skipped", esc(path->p), esc(name));
 			continue;
 		}
 		if (n == cap) {
@@ -576,7 +613,7 @@ static void walk_dir(int src, struct pl_buf *path, size_t relat, const struct ch
 		pl_buf_cstr(path);
 		const char *rel = path->p + relat;
 		if (opt.nexclude && any_match(opt.exclude, opt.nexclude, rel)) {
-			pl_info("'%s': excluded", path->p);
+			pl_info("'%s': excluded", esc(path->p));
 			continue;
 		}
 		if (!v[i].dir) {
@@ -591,7 +628,7 @@ static void walk_dir(int src, struct pl_buf *path, size_t relat, const struct ch
 			if (c->dev == v[i].st.st_dev && c->ino == v[i].st.st_ino)
 				break;
 		if (c) {
-			pl_warn("'%s': symbolic link loop, not followed", path->p);
+			pl_warn("'%s': symbolic link loop, not followed", esc(path->p));
 			continue;
 		}
 		struct chain me = { v[i].st.st_dev, v[i].st.st_ino, up };
@@ -612,7 +649,7 @@ static void walk(int src)
 
 	pl_buf_adds(&path, root);
 	if (stat(root, &st) < 0)
-		pl_die(PL_EX_USAGE, "'%s':", root);
+		pl_die(PL_EX_USAGE, "'%s':", esc(root));
 	struct chain top = { st.st_dev, st.st_ino, NULL };
 	walk_dir(src, &path, n && root[n - 1] == '/' ? n : n + 1, &top);
 	pl_buf_free(&path);
@@ -623,13 +660,15 @@ static void walk(int src)
 static void open_input(struct pl_lines *l, const char *f)
 {
 	if (pl_lines_open(l, f) < 0)
-		pl_die(PL_EX_USAGE, "cannot open '%s':", f);
+		pl_die(PL_EX_USAGE, "cannot open '%s':", esc(f));
 	pl_input_attach(l);
 }
 
 /* A string member decoded into its own buffer: 1 if present and a string,
- * 0 if absent, -1 if present but not a string (or a lone surrogate). */
-static int get_str(const struct pl_jobj *o, const char *key, struct pl_buf *out, int flags)
+ * 0 if absent, -1 if present but not a string, -2 if it is not valid Unicode
+ * (a lone surrogate escape; *why says which). */
+static int get_str(const struct pl_jobj *o, const char *key, struct pl_buf *out,
+		   struct pl_jerr *why)
 {
 	const struct pl_jmember *m = pl_jobj_get(o, key);
 
@@ -641,11 +680,23 @@ static int get_str(const struct pl_jobj *o, const char *key, struct pl_buf *out,
 		return -1;
 	if (!m->val_esc) {
 		pl_buf_add(out, m->val + 1, m->vallen - 2);
-	} else if (pl_json_str_decode(m->val + 1, m->vallen - 2, out, flags, NULL) < 0) {
-		return -1;
+	} else if (pl_json_str_decode(m->val + 1, m->vallen - 2, out, 0, why) < 0) {
+		return -2;
 	}
 	pl_buf_cstr(out);
 	return 1;
+}
+
+/* Why a string member is unusable, from get_str's r < 0. */
+static const char *str_problem(int r, const char *key, const struct pl_jerr *why)
+{
+	static char msg[sizeof why->msg + 64];
+
+	if (r == -1)
+		snprintf(msg, sizeof msg, "'%s' is not a string", key);
+	else
+		snprintf(msg, sizeof msg, "'%s' is not valid Unicode: %s", key, why->msg);
+	return msg;
 }
 
 /* A "sha256" member as 32 bytes: 1, 0 if absent, -1 if not 64 hex digits. */
@@ -668,34 +719,84 @@ static void manifest_reject(const struct pl_rec *rec, const char *msg)
 	pl_input_reject(rec, "%s", msg);
 }
 
+/* The members a manifest record's own values are read from; all others pass
+ * through verbatim. "op" is among them only to be refused. */
+static const char *const consumed[] = { "id", "op", "path", "text", "sha256", "size" };
+#define NCONSUMED (sizeof consumed / sizeof *consumed)
+
+/* A consumed member that appears twice (JSON leaves which one counts open,
+ * and either way the other would vanish unseen), "id" before any other; or
+ * NULL. */
+static const char *dup_consumed(const struct pl_jobj *o)
+{
+	unsigned seen[NCONSUMED] = { 0 };
+
+	for (size_t i = 0; i < o->n; i++)
+		for (size_t k = 0; k < NCONSUMED; k++)
+			if (pl_jmember_key_is(&o->m[i], consumed[k]))
+				seen[k]++;
+	for (size_t k = 0; k < NCONSUMED; k++)
+		if (seen[k] > 1)
+			return consumed[k];
+	return NULL;
+}
+
 static void manifest_record(int src, const char *mdir, const struct pl_rec *rec)
 {
 	static struct pl_buf id, text, path, first;
 	const struct pl_jobj *o = &rec->obj;
+	const struct pl_jmember *sizem;
+	const char *dup = dup_consumed(o);
 	unsigned char given[32];
+	struct pl_jerr why;
 	struct obs ob;
-	int r, has_text, has_path, has_sha, kind, why;
+	int64_t size;
+	int r, has_text, has_path, has_sha, kind, ferr;
 
-	if ((r = get_str(o, "id", &id, 0)) <= 0 || id.n == 0 || id.n > MAX_ID) {
-		manifest_reject(rec, r == 0 ? "missing field 'id'" :
-				r < 0 ? "'id' is not a string" :
+	if (dup && strcmp(dup, "id") == 0) {
+		manifest_reject(rec, "'id' given twice");
+		return;
+	}
+	if ((r = get_str(o, "id", &id, &why)) <= 0 || id.n == 0 || id.n > MAX_ID) {
+		manifest_reject(rec, r == 0 ? "missing field 'id'" : r < 0 ? str_problem(r, "id", &why) :
 				id.n == 0 ? "empty 'id'" : "'id' is too long");
 		return;
 	}
 	if (!see(id.p, id.n, src, rec->lineno, &first)) {
-		pl_input_reject(rec, "duplicate id '%s' (also from '%s')", id.p, first.p);
+		pl_input_reject(rec, "duplicate id '%s' (also from '%s')", esc(id.p), esc(first.p));
 		return;
 	}
 	/* From here on the id is known: a bad record keeps it from deletion. */
-	has_text = get_str(o, "text", &text, PL_JSTR_REPLACE);
-	has_path = get_str(o, "path", &path, 0);
+	if (pl_jobj_get(o, "op")) {
+		/* a manifest lists what exists; taking a delete here would make
+		 * a document vanish on a say-so that no later run repeats */
+		pl_input_reject(rec, "'op' is not allowed in a manifest: deletes are found, not "
+				"given (leave the document out, and a run whose sources all "
+				"read without error reports it deleted)");
+		return;
+	}
+	if (dup) {
+		pl_input_reject(rec, "'%s' given twice", dup);
+		return;
+	}
+	has_text = get_str(o, "text", &text, &why);
+	if (has_text < 0) {
+		pl_input_reject(rec, "%s", str_problem(has_text, "text", &why));
+		return;
+	}
+	has_path = get_str(o, "path", &path, &why);
+	if (has_path < 0) {
+		pl_input_reject(rec, "%s", str_problem(has_path, "path", &why));
+		return;
+	}
 	has_sha = get_sha(o, "sha256", given);
-	if (has_text < 0 || has_path < 0 || has_sha < 0 || (has_text && has_path) ||
-	    (!has_text && !has_path)) {
-		pl_input_reject(rec, "%s", has_text < 0 ? "'text' is not a string" :
-				has_path < 0 ? "'path' is not a string" :
-				has_sha < 0 ? "'sha256' is not 64 hex digits" :
+	if (has_sha < 0 || (has_text && has_path) || (!has_text && !has_path)) {
+		pl_input_reject(rec, "%s", has_sha < 0 ? "'sha256' is not 64 hex digits" :
 				has_text ? "both 'path' and 'text'" : "needs 'path' or 'text'");
+		return;
+	}
+	if ((sizem = pl_jobj_get(o, "size")) && (pl_jmember_i64(sizem, &size) < 0 || size < 0)) {
+		pl_input_reject(rec, "'size' is not a whole number of bytes");
 		return;
 	}
 	memset(&ob, 0, sizeof ob);
@@ -724,9 +825,9 @@ static void manifest_record(int src, const char *mdir, const struct pl_rec *rec)
 		ob.size = (int64_t)text.n;
 		kind = classify(id.p, id.n, ob.ent.sha);
 	} else {
-		kind = observe_file(path.p, NULL, id.p, id.n, &ob, &why);
+		kind = observe_file(path.p, NULL, id.p, id.n, &ob, &ferr);
 		if (kind < 0) {
-			bad_file("%s:%lu: '%s': %s", rec->file, rec->lineno, path.p, errmsg(why));
+			bad_file("%s:%lu: '%s': %s", esc(rec->file), rec->lineno, esc(path.p), errmsg(ferr));
 			return;
 		}
 	}
@@ -749,9 +850,10 @@ static void manifest_record(int src, const char *mdir, const struct pl_rec *rec)
 	put_sha_size(ob.ent.sha, ob.size, ob.size >= 0);
 	for (size_t i = 0; i < o->n; i++) {
 		const struct pl_jmember *m = &o->m[i];
-		if (pl_jmember_key_is(m, "id") || pl_jmember_key_is(m, "op") || pl_jmember_key_is(m, "path") || pl_jmember_key_is(m, "text") ||
-		    pl_jmember_key_is(m, "sha256") || (ob.size >= 0 && pl_jmember_key_is(m, "size")))
-			continue;
+		if (pl_jmember_key_is(m, "id") || pl_jmember_key_is(m, "path") ||
+		    pl_jmember_key_is(m, "text") || pl_jmember_key_is(m, "sha256") ||
+		    (ob.size >= 0 && pl_jmember_key_is(m, "size")))
+			continue;	/* written above; a given size replaced by the measured one */
 		pl_buf_addc(&pl_out, ',');
 		pl_json_put_member(&pl_out, m);
 	}
@@ -902,17 +1004,23 @@ static void read_acks(struct pl_lines *l)
 	static struct pl_buf op, id;
 	struct pl_rec rec = { 0 };
 	unsigned char sha[32];
+	struct pl_jerr why;
 
 	while (pl_input_next_from(l, &rec)) {
 		int isidx = 0;
-		if (get_str(&rec.obj, "op", &op, 0) <= 0 ||
+		if (get_str(&rec.obj, "op", &op, &why) <= 0 ||
 		    (!(isidx = strcmp(op.p, "indexed") == 0) && strcmp(op.p, "deleted") != 0)) {
 			n_other++;
 			continue;
 		}
-		int ri = get_str(&rec.obj, "doc_id", &id, 0);
+		int ri = get_str(&rec.obj, "doc_id", &id, &why);
 		if (ri <= 0 || id.n == 0 || id.n > MAX_ID) {
-			pl_input_reject(&rec, "%s ack %s", op.p, ri == 0 ? "without 'doc_id'" : "with a bad 'doc_id'");
+			if (ri == -2)
+				pl_input_reject(&rec, "%s ack with a 'doc_id' that is not valid "
+						"Unicode: %s", op.p, why.msg);
+			else
+				pl_input_reject(&rec, "%s ack %s", op.p, ri == 0 ? "without 'doc_id'" :
+						"with a bad 'doc_id'");
 			continue;
 		}
 		int rs = isidx ? get_sha(&rec.obj, "doc_sha256", sha) : 0;
@@ -1020,9 +1128,9 @@ int main(int argc, char **argv)
 			if (strcmp(argv[i], "-") == 0)
 				continue;
 			if (stat(argv[i], &st) < 0)
-				pl_die(PL_EX_USAGE, "'%s':", argv[i]);
+				pl_die(PL_EX_USAGE, "'%s':", esc(argv[i]));
 			if (S_ISDIR(st.st_mode))
-				pl_usage_error("'%s' is a directory; --commit reads ack files", argv[i]);
+				pl_usage_error("'%s' is a directory; --commit reads ack files", esc(argv[i]));
 		}
 	} else {
 		if (argc == 0)
@@ -1039,10 +1147,17 @@ int main(int argc, char **argv)
 				continue;
 			}
 			if (stat(argv[i], &st) < 0)
-				pl_die(PL_EX_USAGE, "'%s':", argv[i]);
+				pl_die(PL_EX_USAGE, "'%s':", esc(argv[i]));
 			srcs[i].is_dir = S_ISDIR(st.st_mode);
 		}
 		nsrcs = argc;
+	}
+	if (opt.state && !pl_is_redis_url(opt.state)) {
+		/* said here, before any I/O, whatever a read of it would report */
+		struct stat st;
+		if (stat(opt.state, &st) == 0 && S_ISDIR(st.st_mode))
+			pl_die(PL_EX_USAGE, "state '%s' is a directory; it must name a file "
+			       "(or be a redis:// URL)", esc(opt.state));
 	}
 	if (opt.state && (status = pl_store_open(&store, opt.state, opt.prefix,
 						 (int)opt.timeout_s * 1000, err)))
