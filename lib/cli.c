@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -209,6 +210,41 @@ long pl_env_long(const char *name, long def)
 	return v ? pl_parse_long(name, v, 0, 1L << 40) : def;
 }
 
+/* s as it may appear in a message: itself when it is valid UTF-8 without
+ * control characters, else with each invalid or control byte as \xNN (and
+ * then '\' as \\, so the result reads one way only). A file name is bytes,
+ * and printed raw it would garble the terminal or a log. The result lives
+ * until the eighth call after this one; errno is kept, for pl_die's ':'. */
+const char *pl_shown(const char *s)
+{
+	static struct pl_buf ring[8];
+	static unsigned next;
+	struct pl_buf *b = &ring[next++ % 8];
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s), i, k;
+	int saved = errno, plain = 1;
+
+	for (i = 0; i < n && plain; i += k)
+		plain = (k = pl_utf8_seq_valid(p + i, n - i)) && p[i] >= 0x20 && p[i] != 0x7f;
+	if (plain)
+		return s;
+	b->n = 0;
+	for (i = 0; i < n; i += k) {
+		k = pl_utf8_seq_valid(p + i, n - i);
+		if (k && p[i] >= 0x20 && p[i] != 0x7f) {
+			if (p[i] == '\\')
+				pl_buf_addc(b, '\\');
+			pl_buf_add(b, s + i, k);
+		} else {
+			pl_buf_printf(b, "\\x%02X", p[i]);
+			k = 1;
+		}
+	}
+	pl_buf_cstr(b);
+	errno = saved;
+	return b->p;
+}
+
 char *pl_read_file(const char *path, const char *what)
 {
 	struct pl_buf b = PL_BUF_INIT;
@@ -282,8 +318,8 @@ static void vreject(const struct pl_rec *rec, const char *fmt, va_list ap)
 		fn();
 	}
 	if (!keep_going)
-		pl_die(PL_EX_DATAERR, "%s:%lu: %s", rec->file, rec->lineno, msg);
-	pl_warn("%s:%lu: %s", rec->file, rec->lineno, msg);
+		pl_die(PL_EX_DATAERR, "%s:%lu: %s", pl_shown(rec->file), rec->lineno, msg);
+	pl_warn("%s:%lu: %s", pl_shown(rec->file), rec->lineno, msg);
 	if (rejects) {
 		fwrite(rec->line, 1, rec->len, rejects);
 		fputc('\n', rejects);
@@ -333,7 +369,7 @@ static int next_line_from(struct pl_lines *l, struct pl_rec *rec)
 	if (r < 0) {
 		if (errno == EINTR && pl_stop)
 			return 0;
-		pl_die(PL_EX_SOFTWARE, "%s: read error:", l->name);
+		pl_die(PL_EX_SOFTWARE, "%s: read error:", pl_shown(l->name));
 	}
 	if (r == 0)
 		return 0;

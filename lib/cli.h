@@ -49,6 +49,11 @@ const char *pl_env(const char *name, const char *def);
 long pl_env_long(const char *name, long def);
 long pl_parse_long(const char *opt, const char *s, long min, long max);	/* or usage error */
 
+/* s as it may appear in a message: itself when it is valid UTF-8 without
+ * control characters, else with each invalid or control byte as \xNN (and
+ * '\' as \\). Valid until the eighth call after; errno is kept. */
+const char *pl_shown(const char *s);
+
 /* A whole file given by an option (what: "template", "key file"), NUL
  * terminated, from pl_xmalloc; a file that cannot be read is a usage error. */
 char *pl_read_file(const char *path, const char *what);

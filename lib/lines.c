@@ -5,23 +5,42 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
 
 #define READ_CHUNK (256 * 1024)
 
+/* A directory opens for reading but fails at the first read(); refused here
+ * instead, so that callers report it as a file that cannot be opened (a
+ * usage error) rather than as a read error in the middle of the input. */
+static int is_dir(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int pl_lines_open(struct pl_lines *l, const char *path)
 {
 	int fd;
 
 	if (strcmp(path, "-") == 0) {
+		if (is_dir(0)) {
+			errno = EISDIR;
+			return -1;
+		}
 		pl_lines_fdopen(l, 0, "stdin");
 		return 0;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
+	if (is_dir(fd)) {
+		close(fd);
+		errno = EISDIR;
+		return -1;
+	}
 	pl_lines_fdopen(l, fd, path);
 	return 0;
 }

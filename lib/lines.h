@@ -20,7 +20,8 @@ struct pl_lines {
 	volatile int *stop;	/* when set and non-zero, EINTR ends the read */
 };
 
-/* Open path ("-" is stdin). Returns 0, or -1 with errno set. */
+/* Open path ("-" is stdin). Returns 0, or -1 with errno set; a directory
+ * (also as stdin) is refused with EISDIR. */
 int pl_lines_open(struct pl_lines *l, const char *path);
 
 /* Use an open descriptor; name is copied. */

@@ -140,8 +140,11 @@ static void merge_end(struct run *r)
  * position where the separator occurs (JavaScript's split on a lookahead,
  * which also splits between overlapping occurrences). Pieces shorter than the
  * size are merged in runs; a longer piece is split at the next separator.
- * One divergence: JavaScript's split("") cuts between the two UTF-16 halves
- * of a character outside the BMP; here a character is never cut. */
+ * One divergence: JavaScript's split("") yields UTF-16 units, so LangChain
+ * can cut a character outside the BMP into two unpaired surrogates; here the
+ * last level's pieces are whole characters (each still 2 units long), which
+ * is LangChain's algorithm with split("") by code point, and from the first
+ * cut on, that stretch's chunks can differ (docs/chunk.1; t/0201 checks it). */
 
 static const char *const lc_seps[] = { "\n\n", "\n", " ", "" };
 

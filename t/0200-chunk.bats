@@ -26,24 +26,106 @@ field() {	# field LINE-NUMBER KEY < chunks: one field of one output line
 	run -2 --separate-stderr chunk -s 100 -o 100
 	[[ "$stderr" == *"--overlap (100) must be smaller than --size (100)"* ]]
 	run -2 --separate-stderr chunk --strategy words
-	[[ "$stderr" == *"unknown strategy 'words'"* ]]
+	[[ "$stderr" == *"unknown --strategy 'words'"* ]]
 	run -2 --separate-stderr chunk --compat llamaindex
 	[[ "$stderr" == *"unknown --compat 'llamaindex'"* ]]
 	run -2 --separate-stderr chunk --bogus
 	[[ "$stderr" == *"usage: chunk"* ]]
 	PLUMB_CHUNK_SIZE=abc run -2 --separate-stderr chunk </dev/null
 	[[ "$stderr" == *"PLUMB_CHUNK_SIZE: 'abc'"* ]]
+	run -2 --separate-stderr chunk --strategy fixed --compat langchain
+	[[ "$stderr" == "chunk: --compat langchain goes with the recursive strategy, not --strategy fixed"* ]]
+}
+
+@test "chunk's usage errors name the environment variable a bad value came from" {
+	PLUMB_CHUNK_STRATEGY=markdown run -2 --separate-stderr chunk --compat langchain </dev/null
+	[[ "$stderr" == "chunk: --compat langchain goes with the recursive strategy, not PLUMB_CHUNK_STRATEGY=markdown"$'\n'* ]]
+	PLUMB_CHUNK_STRATEGY=words run -2 --separate-stderr chunk </dev/null
+	[[ "$stderr" == "chunk: unknown PLUMB_CHUNK_STRATEGY 'words' (want recursive, markdown or fixed)"$'\n'* ]]
+	PLUMB_INVALID_UTF8=drop run -2 --separate-stderr chunk </dev/null
+	[[ "$stderr" == "chunk: unknown PLUMB_INVALID_UTF8 'drop' (want error or replace)"$'\n'* ]]
+	PLUMB_CHUNK_SIZE=0 run -2 --separate-stderr chunk </dev/null
+	[[ "$stderr" == "chunk: PLUMB_CHUNK_SIZE: '0' is not a whole number from 1 to "* ]]
+	PLUMB_CHUNK_OVERLAP=300 PLUMB_CHUNK_SIZE=300 run -2 --separate-stderr chunk </dev/null
+	[[ "$stderr" == "chunk: PLUMB_CHUNK_OVERLAP (300) must be smaller than PLUMB_CHUNK_SIZE (300)"$'\n'* ]]
+	PLUMB_CHUNK_SIZE=100 PLUMB_CHUNK_OVERLAP=200 run -2 --separate-stderr chunk </dev/null
+	[[ "$stderr" == "chunk: PLUMB_CHUNK_OVERLAP (200) must be smaller than PLUMB_CHUNK_SIZE (100)"$'\n'* ]]
+	run -2 --separate-stderr chunk -o 100 -s 100 </dev/null
+	[[ "$stderr" == "chunk: --overlap (100) must be smaller than --size (100)"$'\n'* ]]
+	# the default overlap shrinks to a fifth of a small size
+	python3 -c 'print("{\"id\":\"d\",\"text\":\"%s\"}" % ("x" * 250))' > small.jsonl
+	run -0 chunk --strategy fixed -s 100 small.jsonl
+	assert_equal "$(grep -o '"start":[0-9]*,"end":[0-9]*' <<< "$output" | tr '\n' ' ')" \
+		'"start":0,"end":100 "start":80,"end":180 "start":160,"end":250 '
+	# a flag wins over its variable, and then the variable's value is not checked
+	PLUMB_CHUNK_STRATEGY=markdown PLUMB_CHUNK_SIZE=abc run -0 chunk --strategy recursive -s 50 -o 0 </dev/null
 }
 
 @test "chunk writes chunk records, a done marker, and passes deletes through" {
-	printf '%s\n' '{"id":"a.md","text":"one two three four five six","sha256":"abc","size":27,"path":"docs/a.md","meta":{"lang":"en"},"owner":"x"}' \
+	printf '%s\n' '{"id":"a.md","text":"one two three four five six","sha256":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","size":27,"path":"docs/a.md","meta":{"lang":"en"},"owner":"x"}' \
 		'{"id":"old.md","op":"delete"}' > in.jsonl
 	run -0 chunk -s 10 -o 0 in.jsonl
-	assert_equal "${lines[0]}" '{"id":"a.md#0","doc_id":"a.md","doc_sha256":"abc","chunk":0,"start":0,"end":7,"text":"one two","path":"docs/a.md","meta":{"lang":"en"},"owner":"x"}'
-	assert_equal "${lines[1]}" '{"id":"a.md#1","doc_id":"a.md","doc_sha256":"abc","chunk":1,"start":8,"end":18,"text":"three four","path":"docs/a.md","meta":{"lang":"en"},"owner":"x"}'
-	assert_equal "${lines[3]}" '{"op":"done","doc_id":"a.md","doc_sha256":"abc","chunks":3}'
+	assert_equal "${lines[0]}" '{"id":"a.md#0","doc_id":"a.md","doc_sha256":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","chunk":0,"start":0,"end":7,"text":"one two","path":"docs/a.md","meta":{"lang":"en"},"owner":"x"}'
+	assert_equal "${lines[1]}" '{"id":"a.md#1","doc_id":"a.md","doc_sha256":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","chunk":1,"start":8,"end":18,"text":"three four","path":"docs/a.md","meta":{"lang":"en"},"owner":"x"}'
+	assert_equal "${lines[3]}" '{"op":"done","doc_id":"a.md","doc_sha256":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","chunks":3}'
 	assert_equal "${lines[4]}" '{"op":"delete","doc_id":"old.md"}'
 	assert_equal "${#lines[@]}" 5
+}
+
+@test "chunk's own fields replace a document's fields of the same names" {
+	# a document carrying doc_id, doc_sha256, chunk, start or end (chunk's
+	# output fed back, say) must not give a record two members of one name
+	printf '%s\n' '{"id":"a","text":"hello world","start":99,"doc_id":"other","doc_sha256":"x","chunk":7,"\u0065nd":1,"owner":"me"}' > in.jsonl
+	run -0 chunk in.jsonl
+	assert_equal "${lines[0]}" '{"id":"a#0","doc_id":"a","doc_sha256":"b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9","chunk":0,"start":0,"end":11,"text":"hello world","owner":"me"}'
+	# a name the document repeats is copied once, with the value chunk reads (the last)
+	printf '%s\n' '{"id":"a","owner":"me","text":"hi","owner":"you","\u006fwner":"them","tags":[1]}' > dup.jsonl
+	run -0 chunk dup.jsonl
+	assert_equal "${lines[0]}" '{"id":"a#0","doc_id":"a","doc_sha256":"8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4","chunk":0,"start":0,"end":2,"text":"hi","\u006fwner":"them","tags":[1]}'
+	# markdown writes "meta" itself: one "meta", with the document's last one merged in
+	printf '%s\n' '{"id":"m","text":"# T\n\nbody","meta":{"a":1},"x":1,"meta":{"b":2}}' > md.jsonl
+	run -0 chunk --strategy markdown md.jsonl
+	assert_equal "${lines[0]}" '{"id":"m#0","doc_id":"m","doc_sha256":"'"$(printf '# T\n\nbody' | sha256sum | cut -d' ' -f1)"'","chunk":0,"start":0,"end":9,"text":"# T\n\nbody","meta":{"headings":["T"],"b":2},"x":1}'
+	for f in in.jsonl md.jsonl dup.jsonl; do
+		chunk "$f" > out.jsonl
+		chunk --strategy markdown "$f" >> out.jsonl
+		run -0 python3 -c '
+import json, sys
+def once(pairs):
+    keys = [k for k, _ in pairs]
+    assert len(keys) == len(set(keys)), keys
+    return dict(pairs)
+for l in open("out.jsonl"):
+    json.loads(l, object_pairs_hook=once)
+'
+	done
+}
+
+@test "chunk rejects a sha256 that is not a SHA-256, and writes a given one in lower case" {
+	for bad in '5' 'null' '["x"]' '""' '"abc"' "\"$(printf '%063d' 0)\"" "\"$(printf '%065d' 0)\"" \
+		"\"$(printf 'g%063d' 0)\"" "\"\\u0030$(printf '%063d' 0)\"" "{\"a\":\"b\"}"; do
+		printf '{"id":"a","text":"hello","sha256":%s}\n' "$bad" > in.jsonl
+		run -65 --separate-stderr chunk in.jsonl
+		case $bad in
+		\"*) assert_equal "$stderr" "chunk: in.jsonl:1: \"sha256\" is not 64 hex digits: $bad" ;;
+		*) assert_equal "$stderr" "chunk: in.jsonl:1: \"sha256\" is not a string: $bad" ;;
+		esac
+		assert_equal "$output" ""
+	done
+	# a long value is shown in part
+	printf '{"id":"a","text":"hello","sha256":"%s"}\n' "$(printf '%0100d' 0)" > in.jsonl
+	run -65 --separate-stderr chunk in.jsonl
+	assert_equal "$stderr" "chunk: in.jsonl:1: \"sha256\" is not 64 hex digits: \"$(printf '%079d' 0)..."
+	# bad input under the usual policy: --keep-going goes on to the next document
+	printf '%s\n' '{"id":"a","text":"x","sha256":"abc"}' '{"id":"b","text":"y"}' > in.jsonl
+	run -65 --separate-stderr chunk --keep-going in.jsonl
+	assert_equal "${#lines[@]}" 2
+	[[ "${lines[1]}" == '{"op":"done","doc_id":"b",'* ]]
+	[[ "$stderr" == *'in.jsonl:1: "sha256" is not 64 hex digits: "abc"'* ]]
+	# as discover-diff: either case in, lower case out
+	printf '{"id":"u","text":"hello","sha256":"%s"}\n' 2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824 > in.jsonl
+	run -0 chunk in.jsonl
+	assert_equal "${lines[1]}" '{"op":"done","doc_id":"u","doc_sha256":"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824","chunks":1}'
 }
 
 @test "chunk computes doc_sha256 of the text when the record has none" {
@@ -207,6 +289,20 @@ PY
 	assert_equal "$stderr" "chunk: cannot open 'missing.jsonl': No such file or directory"
 }
 
+@test "chunk takes a directory given as input for a file that cannot be opened (exit 2)" {
+	mkdir dir
+	printf '%s\n' '{"id":"a","text":"A"}' > 1.jsonl
+	run -2 --separate-stderr chunk dir
+	assert_equal "$stderr" "chunk: cannot open 'dir': Is a directory"
+	assert_equal "$output" ""
+	# the files before it are done, in order
+	run -2 --separate-stderr chunk 1.jsonl dir
+	assert_equal "$stderr" "chunk: cannot open 'dir': Is a directory"
+	[[ "${lines[1]}" == '{"op":"done","doc_id":"a",'* ]]
+	run -2 --separate-stderr sh -c 'chunk < dir'
+	assert_equal "$stderr" "chunk: cannot open '-': Is a directory"
+}
+
 @test "chunk handles a 50 MB line with memory bounded by the document" {
 	python3 -c 'import json; w=("lorem ipsum dolor sit amet " * 2000000)[:50000000]; print(json.dumps({"id":"big","text":w}))' > big.jsonl
 	/usr/bin/time -f '%M' -o rss chunk -s 1000 -o 100 big.jsonl > out.jsonl
@@ -260,6 +356,46 @@ PY
 	assert_equal "$(echo "${lines[0]}" | field 1 text)" "one two three"
 	PLUMB_CHUNK_STRATEGY=fixed PLUMB_CHUNK_SIZE=4 PLUMB_CHUNK_OVERLAP=0 run -0 chunk in.jsonl
 	assert_equal "$(echo "${lines[0]}" | field 1 text)" "one "
+}
+
+@test "chunk --help and chunk(1) list every option and variable chunk takes" {
+	run -0 chunk --help
+	for opt in --size --overlap --strategy --compat --invalid-utf8 --keep-going --rejects --verbose --quiet --help --version; do
+		assert_output --partial -- "$opt"
+		grep -qF -- "${opt//-/\\-}" "$T_ROOT/docs/chunk.1" || { echo "chunk(1) lacks $opt"; return 1; }
+	done
+	assert_output --partial "(PLUMB_VERBOSE)"
+	# every PLUMB_ variable the program reads is in ENVIRONMENT
+	vars=$(strings "$PLUMB_BIN/chunk" | grep -E '^PLUMB_[A-Z0-9_]+$' | sort -u)
+	[[ "$vars" == *PLUMB_VERBOSE* && "$vars" == *PLUMB_CHUNK_SIZE* ]]
+	env_section=$(sed -n '/^\.SH ENVIRONMENT/,/^\.SH /p' "$T_ROOT/docs/chunk.1")
+	for v in $vars; do
+		[[ "$env_section" == *"$v"* ]] || { echo "chunk(1) ENVIRONMENT lacks $v"; return 1; }
+	done
+}
+
+@test "chunk --verbose and PLUMB_VERBOSE give a summary; by default stderr stays quiet" {
+	printf '%s\n' '{"id":"a","text":"one two three"}' '{"id":"b","op":"delete"}' '{"id":"c","text":"four five six"}' > in.jsonl
+	run -0 --separate-stderr chunk -s 8 -o 0 in.jsonl
+	assert_equal "$stderr" ""
+	run -0 --separate-stderr chunk -v -s 8 -o 0 in.jsonl
+	assert_equal "$stderr" "chunk: 2 documents split into 4 chunks, 1 delete passed on"
+	PLUMB_VERBOSE=1 run -0 --separate-stderr chunk -s 8 -o 0 in.jsonl
+	assert_equal "$stderr" "chunk: 2 documents split into 4 chunks, 1 delete passed on"
+}
+
+@test "chunk shows a progress line on a terminal, and none with --quiet" {
+	command -v script >/dev/null || skip "script (util-linux) is not installed"
+	# standard error on a pseudo-terminal; records far enough apart in time
+	cat > slow.sh <<'SH'
+( echo '{"id":"a","text":"x"}'; sleep 0.6; echo '{"id":"b","text":"y"}'; sleep 0.6; echo '{"id":"c","text":"z"}' ) | chunk "$@" > out.jsonl
+SH
+	run -0 script -qec "sh slow.sh" /dev/null
+	[[ "$output" == *"chunk: 2 documents"* ]]
+	assert_equal "$(lines out.jsonl)" 6
+	run -0 script -qec "sh slow.sh --quiet" /dev/null
+	assert_equal "$output" ""
+	assert_equal "$(lines out.jsonl)" 6
 }
 
 @test "the examples in chunk(1) run" {

@@ -13,38 +13,49 @@
 
 static const char usage[] =
 	"chunk [-s size] [-o overlap] [--strategy recursive|markdown|fixed]\n"
-	"[--compat langchain] [--invalid-utf8 error|replace] [--keep-going]\n"
-	"[--rejects file] [file ...]";
+	"[--compat langchain] [--invalid-utf8 error|replace] [-v] [--quiet]\n"
+	"[--keep-going] [--rejects file] [file ...]";
 
 static const char help[] =
 	"\nSplit document records into chunk records.\n\n"
 	"  -s, --size N            chunk size in characters (PLUMB_CHUNK_SIZE, 1000)\n"
-	"  -o, --overlap N         overlap in characters (PLUMB_CHUNK_OVERLAP, 200)\n"
+	"  -o, --overlap N         overlap in characters (PLUMB_CHUNK_OVERLAP; 200, or a\n"
+	"                          fifth of the size when that is less)\n"
 	"      --strategy S        recursive, markdown or fixed (PLUMB_CHUNK_STRATEGY)\n"
 	"      --compat langchain  the chunks of LangChain's RecursiveCharacterTextSplitter\n"
 	"      --invalid-utf8 M    error (default) or replace with U+FFFD (PLUMB_INVALID_UTF8)\n"
 	"      --keep-going        report bad records and go on (PLUMB_KEEP_GOING)\n"
 	"      --rejects FILE      also write bad records to FILE (PLUMB_REJECTS)\n"
-	"  -v, --verbose           say more on stderr\n"
+	"  -v, --verbose           a summary on stderr at the end (PLUMB_VERBOSE)\n"
+	"      --quiet             no progress line on a terminal\n"
 	"  -h, --help              this text\n"
 	"      --version           the version\n";
 
-/* Fields of a document that become other fields of a chunk, or none. */
-static const char *const consumed[] = { "id", "op", "text", "sha256", "size", NULL };
+/* Fields of a document not copied into its chunks: those that become other
+ * fields of a chunk or none, and those chunk writes itself, which replace the
+ * document's own (a record never names a field twice: JSON readers differ on
+ * which of two they take). markdown also writes "meta", handled apart. */
+static const char *const consumed[] = {
+	"id", "op", "text", "sha256", "size",
+	"doc_id", "doc_sha256", "chunk", "start", "end", NULL
+};
 
 struct doc {
 	const struct pl_rec *rec;
 	const struct pl_jmember *id, *meta;
-	char sha[PL_SHA256_HEX];
-	const char *sha_raw;	/* the record's own sha256, escaped form */
-	size_t sha_len;
+	char sha[PL_SHA256_HEX];	/* the record's sha256 in lower case, or the text's */
 	const char *text;
+	const unsigned char *skip;	/* per member of rec: not copied into chunks */
 	unsigned long n;	/* chunks written */
 	struct pl_splitter *sp;
 	int headings;		/* markdown: put the heading path in meta */
 };
 
 static int replace_invalid;
+static unsigned char *skipmask;
+static size_t skipcap;
+static struct pl_buf keybuf1, keybuf2;
+static unsigned long long nchunked, nchunks, ndeleted;	/* for --verbose */
 static struct pl_buf filebuf, fixbuf, strbuf;
 
 static int is_consumed(const struct pl_jmember *m)
@@ -53,6 +64,51 @@ static int is_consumed(const struct pl_jmember *m)
 		if (pl_jmember_key_is(m, consumed[i]))
 			return 1;
 	return 0;
+}
+
+/* m's name, decoded when it has escapes ("\u0069d" is "id") */
+static const char *key_of(const struct pl_jmember *m, struct pl_buf *b, size_t *n)
+{
+	if (!m->key_esc) {
+		*n = m->keylen;
+		return m->key;
+	}
+	b->n = 0;
+	pl_json_str_decode(m->key, m->keylen, b, PL_JSTR_REPLACE, NULL);
+	*n = b->n;
+	return b->p;
+}
+
+/* Whether a later member of o has the same name as member i. */
+static int named_again(const struct pl_jobj *o, size_t i)
+{
+	size_t n, k;
+	const char *name = key_of(&o->m[i], &keybuf1, &n);
+
+	for (size_t j = i + 1; j < o->n; j++) {
+		const char *other = key_of(&o->m[j], &keybuf2, &k);
+		if (k == n && memcmp(other, name, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Which members of the document its chunks leave out: the consumed ones,
+ * "meta" when markdown writes its own, and all but the last of a name the
+ * document repeats (the one chunk itself reads, as a last-wins reader
+ * would), so that no chunk names a field twice. Once per document: a few
+ * members, compared pairwise. */
+static const unsigned char *skip_members(const struct pl_jobj *o, int markdown)
+{
+	if (o->n > skipcap) {
+		skipcap = o->n;
+		skipmask = pl_xrealloc(skipmask, skipcap);
+	}
+	for (size_t i = 0; i < o->n; i++)
+		skipmask[i] = is_consumed(&o->m[i]) ||
+			      (markdown && pl_jmember_key_is(&o->m[i], "meta")) ||
+			      named_again(o, i);
+	return skipmask;
 }
 
 static void put_doc_id(const struct doc *d)
@@ -64,10 +120,7 @@ static void put_doc_id(const struct doc *d)
 static void put_sha(const struct doc *d)
 {
 	pl_buf_addc(&pl_out, '"');
-	if (d->sha_raw)
-		pl_buf_add(&pl_out, d->sha_raw, d->sha_len);
-	else
-		pl_buf_add(&pl_out, d->sha, 64);
+	pl_buf_add(&pl_out, d->sha, 64);
 	pl_buf_addc(&pl_out, '"');
 }
 
@@ -126,15 +179,15 @@ static void on_chunk(void *ctx, const struct pl_split_chunk *c)
 		put_meta_headings(d);
 	}
 	for (size_t i = 0; i < o->n; i++) {
-		const struct pl_jmember *m = &o->m[i];
-		if (is_consumed(m) || (d->headings && m == d->meta))
+		if (d->skip[i])
 			continue;
 		pl_buf_addc(&pl_out, ',');
-		pl_json_put_member(&pl_out, m);
+		pl_json_put_member(&pl_out, &o->m[i]);
 	}
 	pl_buf_addc(&pl_out, '}');
 	pl_out_end();
 	d->n++;
+	nchunks++;
 }
 
 /* Read the whole file at path into filebuf. Returns 0, or -1 with errno. */
@@ -172,6 +225,18 @@ static int slurp(const char *path)
 	return 0;
 }
 
+/* How much of a raw JSON value a message shows: up to 80 bytes, not ending
+ * inside a UTF-8 character. */
+static int shown_len(const char *v, size_t n)
+{
+	if (n <= 80)
+		return (int)n;
+	n = 80;
+	while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
+		n--;
+	return (int)n;
+}
+
 static int member_is(const struct pl_jmember *m, const char *s)
 {
 	size_t n = strlen(s);
@@ -202,7 +267,28 @@ static void chunk_doc(const struct pl_rec *rec, struct pl_splitter *sp, int mark
 		put_doc_id(&d);
 		pl_buf_add(&pl_out, "\"}", 2);
 		pl_out_end();
+		ndeleted++;
 		return;
+	}
+
+	/* A given sha256 becomes doc_sha256, which the stores compare to find
+	 * stale chunks: anything but a SHA-256 is bad input, as in discover-diff
+	 * (64 hex digits in either case, written in lower case). */
+	sm = pl_jobj_get(&rec->obj, "sha256");
+	if (sm) {
+		unsigned char raw[32];
+		int shown = shown_len(sm->val, sm->vallen);
+		const char *more = (size_t)shown < sm->vallen ? "..." : "";
+		if (sm->type != PL_JSTR) {
+			pl_input_reject(rec, "\"sha256\" is not a string: %.*s%s", shown, sm->val, more);
+			return;
+		}
+		if (sm->val_esc || sm->vallen != 66 || pl_unhex(sm->val + 1, 64, raw) < 0) {
+			pl_input_reject(rec, "\"sha256\" is not 64 hex digits: %.*s%s", shown, sm->val,
+					more);
+			return;
+		}
+		pl_hex(raw, 32, d.sha);
 	}
 
 	tm = pl_jobj_get(&rec->obj, "text");
@@ -249,19 +335,15 @@ static void chunk_doc(const struct pl_rec *rec, struct pl_splitter *sp, int mark
 		return;
 	}
 
-	sm = pl_jobj_get(&rec->obj, "sha256");
-	if (sm && sm->type == PL_JSTR && !sm->val_esc && sm->vallen > 2) {
-		d.sha_raw = sm->val + 1;
-		d.sha_len = sm->vallen - 2;
-	} else {
+	if (!sm)
 		pl_sha256_hex(text, n, d.sha);
-	}
 	d.meta = pl_jobj_get(&rec->obj, "meta");
 	if (markdown && d.meta && d.meta->type != PL_JOBJ) {
 		pl_input_reject(rec, "\"meta\" is not an object");
 		return;
 	}
 	d.text = text;
+	d.skip = skip_members(&rec->obj, markdown);
 	pl_split(sp, text, n, on_chunk, &d);
 
 	pl_buf_add(&pl_out, "{\"op\":\"done\",\"doc_id\":\"", 23);
@@ -272,6 +354,46 @@ static void chunk_doc(const struct pl_rec *rec, struct pl_splitter *sp, int mark
 	pl_buf_u64(&pl_out, d.n);
 	pl_buf_addc(&pl_out, '}');
 	pl_out_end();
+	nchunked++;
+}
+
+/* An option's value and where it came from, for messages that name what the
+ * user actually set: the flag, its environment variable, or the default. */
+struct setting {
+	const char *val;
+	const char *flag;	/* "--size" */
+	const char *var;	/* "PLUMB_CHUNK_SIZE" */
+	enum { FROM_DEFAULT, FROM_ENV, FROM_FLAG } from;
+};
+
+static void setting_init(struct setting *o, const char *flag, const char *var, const char *def)
+{
+	const char *v = pl_env(var, NULL);
+
+	*o = (struct setting){ v ? v : def, flag, var, v ? FROM_ENV : FROM_DEFAULT };
+}
+
+static void setting_set(struct setting *o, const char *val)
+{
+	o->val = val;
+	o->from = FROM_FLAG;
+}
+
+/* The name of what set it: "--size" or "PLUMB_CHUNK_SIZE" (the default is
+ * always valid, so a bad value has one of these). */
+static const char *setting_name(const struct setting *o)
+{
+	return o->from == FROM_ENV ? o->var : o->flag;
+}
+
+/* "--overlap (300)", "PLUMB_CHUNK_OVERLAP (300)" or "the default size (1000)" */
+static const char *setting_describe(const struct setting *o, char *buf, size_t n)
+{
+	if (o->from == FROM_DEFAULT)
+		snprintf(buf, n, "the default %s (%s)", o->flag + 2, o->val);
+	else
+		snprintf(buf, n, "%s (%s)", setting_name(o), o->val);
+	return buf;
 }
 
 int main(int argc, char **argv)
@@ -285,7 +407,9 @@ int main(int argc, char **argv)
 		PL_COMMON_LONGOPTS,
 		{ 0 }
 	};
-	const char *strategy, *compat = NULL, *invalid;
+	struct setting osize, ooverlap, ostrategy, oinvalid;
+	const char *compat = NULL;
+	char d1[128], d2[128];
 	long size, overlap;
 	enum pl_split_strategy st;
 	struct pl_splitter sp;
@@ -294,56 +418,66 @@ int main(int argc, char **argv)
 	int c;
 
 	pl_init("chunk", usage, help);
-	size = pl_env_long("PLUMB_CHUNK_SIZE", 1000);
-	overlap = pl_env_long("PLUMB_CHUNK_OVERLAP", 200);
-	strategy = pl_env("PLUMB_CHUNK_STRATEGY", "recursive");
-	invalid = pl_env("PLUMB_INVALID_UTF8", "error");
+	setting_init(&osize, "--size", "PLUMB_CHUNK_SIZE", "1000");
+	setting_init(&ooverlap, "--overlap", "PLUMB_CHUNK_OVERLAP", "200");
+	setting_init(&ostrategy, "--strategy", "PLUMB_CHUNK_STRATEGY", "recursive");
+	setting_init(&oinvalid, "--invalid-utf8", "PLUMB_INVALID_UTF8", "error");
 	while ((c = getopt_long(argc, argv, "s:o:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			size = pl_parse_long("--size", optarg, 1, 1L << 30);
+			setting_set(&osize, optarg);
 			break;
 		case 'o':
-			overlap = pl_parse_long("--overlap", optarg, 0, 1L << 30);
+			setting_set(&ooverlap, optarg);
 			break;
 		case 'S':
-			strategy = optarg;
+			setting_set(&ostrategy, optarg);
 			break;
 		case 'C':
 			compat = optarg;
 			break;
 		case 'U':
-			invalid = optarg;
+			setting_set(&oinvalid, optarg);
 			break;
 		default:
 			pl_common_option(c, optarg);
 		}
 	}
-	if (strcmp(strategy, "recursive") == 0)
+	size = pl_parse_long(setting_name(&osize), osize.val, 1, 1L << 30);
+	overlap = pl_parse_long(setting_name(&ooverlap), ooverlap.val, 0, 1L << 30);
+	/* unless set, the overlap is 200 or a fifth of the size, whichever is
+	 * less: "chunk -s 100" should work as typed */
+	if (ooverlap.from == FROM_DEFAULT && overlap > size / 5)
+		overlap = size / 5;
+	if (strcmp(ostrategy.val, "recursive") == 0)
 		st = PL_SPLIT_RECURSIVE;
-	else if (strcmp(strategy, "markdown") == 0)
+	else if (strcmp(ostrategy.val, "markdown") == 0)
 		st = PL_SPLIT_MARKDOWN;
-	else if (strcmp(strategy, "fixed") == 0)
+	else if (strcmp(ostrategy.val, "fixed") == 0)
 		st = PL_SPLIT_FIXED;
 	else
-		pl_usage_error("unknown strategy '%s' (want recursive, markdown or fixed)", strategy);
+		pl_usage_error("unknown %s '%s' (want recursive, markdown or fixed)",
+			       setting_name(&ostrategy), ostrategy.val);
 	if (compat) {
 		if (strcmp(compat, "langchain") != 0)
 			pl_usage_error("unknown --compat '%s' (want langchain)", compat);
 		if (st != PL_SPLIT_RECURSIVE)
-			pl_usage_error("--compat langchain goes with the recursive strategy");
+			pl_usage_error("--compat langchain goes with the recursive strategy, not %s%s%s",
+				       setting_name(&ostrategy),
+				       ostrategy.from == FROM_ENV ? "=" : " ", ostrategy.val);
 		st = PL_SPLIT_LANGCHAIN;
 	}
-	if (strcmp(invalid, "replace") == 0)
+	if (strcmp(oinvalid.val, "replace") == 0)
 		replace_invalid = 1;
-	else if (strcmp(invalid, "error") != 0)
-		pl_usage_error("unknown --invalid-utf8 '%s' (want error or replace)", invalid);
-	if (size < 1)
-		pl_usage_error("--size must be at least 1");
+	else if (strcmp(oinvalid.val, "error") != 0)
+		pl_usage_error("unknown %s '%s' (want error or replace)", setting_name(&oinvalid),
+			       oinvalid.val);
 	if (overlap >= size)
-		pl_usage_error("--overlap (%ld) must be smaller than --size (%ld)", overlap, size);
+		pl_usage_error("%s must be smaller than %s",
+			       setting_describe(&ooverlap, d1, sizeof d1),
+			       setting_describe(&osize, d2, sizeof d2));
 	if (pl_splitter_init(&sp, st, (size_t)size, (size_t)overlap) < 0)
-		pl_usage_error("bad --size or --overlap");
+		pl_die(PL_EX_SOFTWARE, "cannot set up the splitter");
 
 	pl_input_open(argc - optind, argv + optind);
 	while (pl_input_next(&rec)) {
@@ -354,10 +488,16 @@ int main(int argc, char **argv)
 		if (pl_stop)
 			pl_exit_signal();
 	}
+	pl_info("%llu document%s split into %llu chunk%s, %llu delete%s passed on", nchunked,
+		nchunked == 1 ? "" : "s", nchunks, nchunks == 1 ? "" : "s", ndeleted,
+		ndeleted == 1 ? "" : "s");
 	pl_splitter_free(&sp);
 	pl_jobj_free(&rec.obj);
 	pl_buf_free(&filebuf);
 	pl_buf_free(&fixbuf);
 	pl_buf_free(&strbuf);
+	pl_buf_free(&keybuf1);
+	pl_buf_free(&keybuf2);
+	free(skipmask);
 	pl_finish();
 }

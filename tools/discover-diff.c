@@ -127,41 +127,6 @@ static void store_die(int status, const char *err)
 
 /* --- bad input ---------------------------------------------------------- */
 
-/* s as it may appear in a message: itself when it is valid UTF-8 without
- * control characters, else with each invalid or control byte as \xNN (and
- * then '\' as \\, so the result reads one way only). A file name is bytes,
- * and printed raw it would garble the terminal or a log. The result lives
- * until the eighth call after this one; errno is kept, for pl_die's ':'. */
-static const char *esc(const char *s)
-{
-	static struct pl_buf ring[8];
-	static unsigned next;
-	struct pl_buf *b = &ring[next++ % 8];
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s), i, k;
-	int saved = errno, plain = 1;
-
-	for (i = 0; i < n && plain; i += k)
-		plain = (k = pl_utf8_seq_valid(p + i, n - i)) && p[i] >= 0x20 && p[i] != 0x7f;
-	if (plain)
-		return s;
-	b->n = 0;
-	for (i = 0; i < n; i += k) {
-		k = pl_utf8_seq_valid(p + i, n - i);
-		if (k && p[i] >= 0x20 && p[i] != 0x7f) {
-			if (p[i] == '\\')
-				pl_buf_addc(b, '\\');
-			pl_buf_add(b, s + i, k);
-		} else {
-			pl_buf_printf(b, "\\x%02X", p[i]);
-			k = 1;
-		}
-	}
-	pl_buf_cstr(b);
-	errno = saved;
-	return b->p;
-}
-
 /* A file or directory that could not be read: stop (exit 65), or with
  * --keep-going report it, go on, and exit 65 at the end. */
 static void bad_file(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -487,11 +452,11 @@ static void walk_file(int src, const char *path, const char *rel, const struct s
 	int kind, why;
 
 	if (pl_utf8_valid_prefix(path, plen) != plen) {
-		bad_file("'%s': file name is not valid UTF-8", esc(path));
+		bad_file("'%s': file name is not valid UTF-8", pl_shown(path));
 		return;
 	}
 	if (!see(rel, len, src, 0, &first)) {
-		bad_file("'%s': duplicate id '%s' (also from '%s')", esc(path), esc(rel), esc(first.p));
+		bad_file("'%s': duplicate id '%s' (also from '%s')", pl_shown(path), pl_shown(rel), pl_shown(first.p));
 		pl_buf_free(&first);
 		return;
 	}
@@ -502,7 +467,7 @@ static void walk_file(int src, const char *path, const char *rel, const struct s
 			found(rel, len)->aux = 0;
 			return;
 		}
-		bad_file("'%s': %s", esc(path), errmsg(why));
+		bad_file("'%s': %s", pl_shown(path), errmsg(why));
 		return;
 	}
 	int emit = count(kind);
@@ -539,7 +504,7 @@ static void walk_dir(int src, struct pl_buf *path, size_t relat, const struct ch
 			return;	/* gone since its parent was read */
 		hold(rel0);
 		errno = e;
-		bad_file("'%s': %s", esc(path->p), strerror(e));
+		bad_file("'%s': %s", pl_shown(path->p), strerror(e));
 		return;
 	}
 	for (;;) {
@@ -547,7 +512,7 @@ static void walk_dir(int src, struct pl_buf *path, size_t relat, const struct ch
 		if (!(d = readdir(dir))) {
 			if (errno) {
 				hold(rel0);
-				bad_file("'%s': %s", esc(path->p), strerror(errno));
+				bad_file("'%s': %s", pl_shown(path->p), strerror(errno));
 			}
 			break;
 		}
@@ -559,7 +524,7 @@ static void walk_dir(int src, struct pl_buf *path, size_t relat, const struct ch
 			if (errno != ENOENT) {
 				/* not knowing what it is, keep everything here */
 				hold(rel0);
-				bad_file("'%s/%s': %s", esc(path->p), esc(name), strerror(errno));
+				bad_file("'%s/%s': %s", pl_shown(path->p), pl_shown(name), strerror(errno));
 			}
 			continue;
 		}
@@ -567,21 +532,21 @@ static void walk_dir(int src, struct pl_buf *path, size_t relat, const struct ch
 			if (fstatat(fd, name, &st, 0) < 0) {
 				if (errno == EACCES) {
 					hold(rel0);
-					bad_file("'%s/%s': %s", esc(path->p), esc(name), strerror(errno));
+					bad_file("'%s/%s': %s", pl_shown(path->p), pl_shown(name), strerror(errno));
 				} else
-					pl_warn("'%s/%s': broken symbolic link, skipped", esc(path->p), esc(name));
+					pl_warn("'%s/%s': broken symbolic link, skipped", pl_shown(path->p), pl_shown(name));
 				continue;
 			}
 			if (S_ISDIR(st.st_mode) && !opt.follow) {
 				pl_info("'%s/%s': symbolic link to a directory, not followed",
-					esc(path->p), esc(name));
+					pl_shown(path->p), pl_shown(name));
 				continue;
 			}
 		}
 		if (S_ISDIR(st.st_mode)) {
 			isdir = 1;
 		} else if (!S_ISREG(st.st_mode)) {
-			pl_info("'%s/%s': not a regular file, skipped", esc(path->p), esc(name));
+			pl_info("'%s/%s': not a regular file, skipped", pl_shown(path->p), pl_shown(name));
 			continue;
 		}
 		if (n == cap) {
@@ -613,7 +578,7 @@ static void walk_dir(int src, struct pl_buf *path, size_t relat, const struct ch
 		pl_buf_cstr(path);
 		const char *rel = path->p + relat;
 		if (opt.nexclude && any_match(opt.exclude, opt.nexclude, rel)) {
-			pl_info("'%s': excluded", esc(path->p));
+			pl_info("'%s': excluded", pl_shown(path->p));
 			continue;
 		}
 		if (!v[i].dir) {
@@ -628,7 +593,7 @@ static void walk_dir(int src, struct pl_buf *path, size_t relat, const struct ch
 			if (c->dev == v[i].st.st_dev && c->ino == v[i].st.st_ino)
 				break;
 		if (c) {
-			pl_warn("'%s': symbolic link loop, not followed", esc(path->p));
+			pl_warn("'%s': symbolic link loop, not followed", pl_shown(path->p));
 			continue;
 		}
 		struct chain me = { v[i].st.st_dev, v[i].st.st_ino, up };
@@ -649,7 +614,7 @@ static void walk(int src)
 
 	pl_buf_adds(&path, root);
 	if (stat(root, &st) < 0)
-		pl_die(PL_EX_USAGE, "'%s':", esc(root));
+		pl_die(PL_EX_USAGE, "'%s':", pl_shown(root));
 	struct chain top = { st.st_dev, st.st_ino, NULL };
 	walk_dir(src, &path, n && root[n - 1] == '/' ? n : n + 1, &top);
 	pl_buf_free(&path);
@@ -660,7 +625,7 @@ static void walk(int src)
 static void open_input(struct pl_lines *l, const char *f)
 {
 	if (pl_lines_open(l, f) < 0)
-		pl_die(PL_EX_USAGE, "cannot open '%s':", esc(f));
+		pl_die(PL_EX_USAGE, "cannot open '%s':", pl_shown(f));
 	pl_input_attach(l);
 }
 
@@ -763,7 +728,7 @@ static void manifest_record(int src, const char *mdir, const struct pl_rec *rec)
 		return;
 	}
 	if (!see(id.p, id.n, src, rec->lineno, &first)) {
-		pl_input_reject(rec, "duplicate id '%s' (also from '%s')", esc(id.p), esc(first.p));
+		pl_input_reject(rec, "duplicate id '%s' (also from '%s')", pl_shown(id.p), pl_shown(first.p));
 		return;
 	}
 	/* From here on the id is known: a bad record keeps it from deletion. */
@@ -827,7 +792,7 @@ static void manifest_record(int src, const char *mdir, const struct pl_rec *rec)
 	} else {
 		kind = observe_file(path.p, NULL, id.p, id.n, &ob, &ferr);
 		if (kind < 0) {
-			bad_file("%s:%lu: '%s': %s", esc(rec->file), rec->lineno, esc(path.p), errmsg(ferr));
+			bad_file("%s:%lu: '%s': %s", pl_shown(rec->file), rec->lineno, pl_shown(path.p), errmsg(ferr));
 			return;
 		}
 	}
@@ -1128,9 +1093,9 @@ int main(int argc, char **argv)
 			if (strcmp(argv[i], "-") == 0)
 				continue;
 			if (stat(argv[i], &st) < 0)
-				pl_die(PL_EX_USAGE, "'%s':", esc(argv[i]));
+				pl_die(PL_EX_USAGE, "'%s':", pl_shown(argv[i]));
 			if (S_ISDIR(st.st_mode))
-				pl_usage_error("'%s' is a directory; --commit reads ack files", esc(argv[i]));
+				pl_usage_error("'%s' is a directory; --commit reads ack files", pl_shown(argv[i]));
 		}
 	} else {
 		if (argc == 0)
@@ -1147,7 +1112,7 @@ int main(int argc, char **argv)
 				continue;
 			}
 			if (stat(argv[i], &st) < 0)
-				pl_die(PL_EX_USAGE, "'%s':", esc(argv[i]));
+				pl_die(PL_EX_USAGE, "'%s':", pl_shown(argv[i]));
 			srcs[i].is_dir = S_ISDIR(st.st_mode);
 		}
 		nsrcs = argc;
@@ -1157,7 +1122,7 @@ int main(int argc, char **argv)
 		struct stat st;
 		if (stat(opt.state, &st) == 0 && S_ISDIR(st.st_mode))
 			pl_die(PL_EX_USAGE, "state '%s' is a directory; it must name a file "
-			       "(or be a redis:// URL)", esc(opt.state));
+			       "(or be a redis:// URL)", pl_shown(opt.state));
 	}
 	if (opt.state && (status = pl_store_open(&store, opt.state, opt.prefix,
 						 (int)opt.timeout_s * 1000, err)))

@@ -1,4 +1,7 @@
-/* Unit tests for lib/lines.c: lines of any length, CRLF, no final newline. */
+/* Unit tests for lib/lines.c: lines of any length, CRLF, no final newline,
+ * and what cannot be opened. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -45,6 +48,25 @@ int main(void)
 	pl_lines_close(&r);
 	unlink(path);
 	CHECK(pl_lines_open(&r, "/nonexistent/x") < 0, "a missing file fails to open");
+
+	/* A directory opens for reading but fails at read(): it must fail at
+	 * open, so callers report a file that cannot be opened. */
+	char dir[] = "/tmp/plumb-lines-dir-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL, "makes a directory");
+	errno = 0;
+	CHECK(pl_lines_open(&r, dir) < 0 && errno == EISDIR, "a directory is refused with EISDIR");
+	int saved = dup(0), dfd = open(dir, O_RDONLY), nul = open("/dev/null", O_RDONLY);
+	dup2(dfd, 0);
+	errno = 0;
+	CHECK(pl_lines_open(&r, "-") < 0 && errno == EISDIR, "so is standard input that is a directory");
+	dup2(nul, 0);
+	CHECK(pl_lines_open(&r, "-") == 0 && pl_lines_next(&r, &l, &n) == 0, "standard input opens");
+	pl_lines_close(&r);
+	dup2(saved, 0);
+	close(saved);
+	close(dfd);
+	close(nul);
+	rmdir(dir);
 
 	size_t next;
 	CHECK(pl_lines_split("ab\ncd", 5, &next) == 2 && next == 3, "split finds the newline");
