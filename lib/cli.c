@@ -539,3 +539,20 @@ void pl_progress_done(void)
 		progress_shown = 0;
 	}
 }
+
+int pl_need_str(const struct pl_rec *rec, const char *key, struct pl_buf *scratch, const char **s,
+		size_t *n, const char *what)
+{
+	const struct pl_jmember *m = pl_jobj_get(&rec->obj, key);
+	struct pl_jerr e;
+
+	if (!m || m->type != PL_JSTR || m->vallen == 2) {
+		pl_input_reject(rec, "%s has no \"%s\" string", what, key);
+		return -1;
+	}
+	if (pl_jmember_str(m, scratch, s, n, 0, &e) < 0) {
+		pl_input_reject(rec, "\"%s\": %s", key, e.msg);
+		return -1;
+	}
+	return 0;
+}

@@ -71,6 +71,12 @@ struct pl_rec {
 	struct pl_jobj obj;	/* top-level members of line */
 };
 
+/* The string member key of rec, decoded into scratch, in *s and *n; 0, or -1
+ * after rejecting the record when it is absent, not a string or empty
+ * ("WHAT has no "KEY" string", what being "record", "\"done\" marker"...). */
+int pl_need_str(const struct pl_rec *rec, const char *key, struct pl_buf *scratch, const char **s,
+		size_t *n, const char *what);
+
 /* Input is the files named (or stdin when there are none); a bad line is
  * handled by the policy: stop (exit 65), or with --keep-going report and go
  * on, with --rejects also keep it. Returns 1 with rec filled, 0 at the end. */

@@ -531,7 +531,7 @@ void pl_qdrant_upsert(struct pl_qdrant *q, const char *body, size_t len, pl_qdra
 }
 
 void pl_qdrant_delete_doc(struct pl_qdrant *q, const char *doc_id, size_t n, const char *keep_sha,
-			  size_t shan, pl_qdrant_cb cb, void *ud)
+			  size_t shan, int64_t chunks, pl_qdrant_cb cb, void *ud)
 {
 	struct pl_buf *b = &q->body;
 
@@ -539,10 +539,18 @@ void pl_qdrant_delete_doc(struct pl_qdrant *q, const char *doc_id, size_t n, con
 	pl_buf_adds(b, "{\"filter\":{\"must\":[");
 	put_match(b, "doc_id", doc_id, n);
 	pl_buf_addc(b, ']');
-	if (keep_sha) {
+	if (keep_sha && chunks < 0) {
 		pl_buf_adds(b, ",\"must_not\":[");
 		put_match(b, "doc_sha256", keep_sha, shan);
 		pl_buf_addc(b, ']');
+	} else if (keep_sha) {
+		/* doc_id = X and (doc_sha256 != sha or chunk >= chunks): Qdrant
+		 * has no "or" but "should", and no "!=" but a nested must_not */
+		pl_buf_adds(b, ",\"should\":[{\"must_not\":[");
+		put_match(b, "doc_sha256", keep_sha, shan);
+		pl_buf_adds(b, "]},{\"key\":\"chunk\",\"range\":{\"gte\":");
+		pl_buf_i64(b, chunks);
+		pl_buf_adds(b, "}}]");
 	}
 	pl_buf_adds(b, "}}");
 	/* q->body is reused: pl_http_submit copies it, and no callback builds a body */

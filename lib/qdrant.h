@@ -11,6 +11,7 @@
 #define PL_QDRANT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "http.h"
@@ -98,11 +99,13 @@ long pl_qdrant_vector_size(const char *raw, size_t n);
 void pl_qdrant_upsert(struct pl_qdrant *q, const char *body, size_t len, pl_qdrant_cb cb, void *ud);
 
 /* POST /collections/{name}/points/delete?wait=true with a filter: the points
- * whose payload "doc_id" is doc_id[0..n) and, when keep_sha is not NULL, whose
- * "doc_sha256" is not keep_sha[0..shan) (a document's stale chunks). Strings
- * are decoded (not JSON-escaped). */
+ * whose payload "doc_id" is doc_id[0..n) (all of a document's), or when
+ * keep_sha is not NULL only its stale chunks: those whose "doc_sha256" is not
+ * keep_sha[0..shan), or whose "chunk" number is chunks or more (chunks >= 0:
+ * a document re-chunked into fewer chunks keeps its doc_sha256). Strings are
+ * decoded (not JSON-escaped). */
 void pl_qdrant_delete_doc(struct pl_qdrant *q, const char *doc_id, size_t n, const char *keep_sha,
-			  size_t shan, pl_qdrant_cb cb, void *ud);
+			  size_t shan, int64_t chunks, pl_qdrant_cb cb, void *ud);
 
 /* The same by point ids (UUIDs or unsigned integers, as strings). */
 void pl_qdrant_delete_ids(struct pl_qdrant *q, const char *const *ids, size_t n, pl_qdrant_cb cb,

@@ -157,166 +157,290 @@ def field_values(payload, key):
     return cur
 
 
-def field_present(payload, key):
+PATH_PART = re.compile(r"^([^\[\]]*)((?:\[\d*\])*)$")
+
+
+def path_values(payload, key):
+    """The values at a key path as Qdrant's JsonPath finds them: "a.b" looks
+    into objects only, "a[]" into every element of an array, "a[2]" into one.
+    A value found is not flattened: an array is one value."""
     cur = [payload]
     for part in key.split("."):
-        name = part[:-2] if part.endswith("[]") else part
+        mo = PATH_PART.match(part)
+        if not mo:
+            return []
+        name, steps = mo.group(1), re.findall(r"\[(\d*)\]", mo.group(2))
         nxt = []
         for c in cur:
-            items = c if isinstance(c, list) else [c]
-            for it in items:
-                if isinstance(it, dict) and name in it:
-                    nxt.append(it[name])
-        if not nxt:
-            return []
+            if not (isinstance(c, dict) and name in c):
+                continue
+            vals = [c[name]]
+            for step in steps:
+                vals = [x for v in vals if isinstance(v, list)
+                        for x in (v if step == "" else v[int(step):int(step) + 1])]
+            nxt.extend(vals)
         cur = nxt
     return cur
 
 
-def same_value(a, b):
-    return type(a) is type(b) and a == b or (is_int(a) and is_int(b) and a == b)
+# Qdrant deserializes filters with serde (lib/segment/src/types.rs): the
+# messages below are serde's for those types, and where a type is an untagged
+# enum, what went wrong inside a variant is not said, only that none matched.
+CONDITION_EXPECTING = (
+    'Expected some form of condition, which can be a field condition (like {"key": ..., '
+    '"match": ... }), or some other mentioned in the documentation: '
+    "https://qdrant.tech/documentation/concepts/filtering/#filtering-conditions")
+FILTER_KEYS = ("should", "min_should", "must", "must_not")
+BOUNDS = ("lt", "gt", "gte", "lte")
 
 
-def compile_match(m, path):
-    if not isinstance(m, dict):
-        raise format_error("data did not match any variant of untagged enum Match")
-    if "value" in m:
-        want = m["value"]
-        if not (isinstance(want, (str, bool)) or is_int(want)):
-            raise format_error("data did not match any variant of untagged enum Match")
-        return lambda vals: any(same_value(v, want) for v in vals)
-    for k in ("any", "except"):
-        if k in m:
-            lst = m[k]
-            if not isinstance(lst, list) or not (all(isinstance(x, str) for x in lst) or
-                                                 all(is_int(x) for x in lst)):
-                raise format_error("data did not match any variant of untagged enum Match")
-            if k == "any":
-                return lambda vals: any(any(same_value(v, w) for w in lst) for v in vals)
-            return lambda vals: any(not any(same_value(v, w) for w in lst) for v in vals) or not vals
-    if "text" in m and isinstance(m["text"], str):
-        t = m["text"]
-        return lambda vals: any(isinstance(v, str) and t in v for v in vals)
-    if "phrase" in m or "text_any" in m or "prefix" in m:
-        raise unsupported("full-text match variants")
-    raise format_error("data did not match any variant of untagged enum Match")
+def untagged(name):
+    return format_error("data did not match any variant of untagged enum %s" % name)
 
 
-def compile_range(r, path):
-    if not isinstance(r, dict):
-        raise format_error("data did not match any variant of untagged enum RangeInterface")
-    for k, v in r.items():
-        if k not in ("lt", "gt", "gte", "lte"):
-            raise format_error("data did not match any variant of untagged enum RangeInterface")
-        if v is not None and not is_num(v):
-            if isinstance(v, str):
-                raise unsupported("datetime ranges")
-            raise format_error("data did not match any variant of untagged enum RangeInterface")
-    lt, gt, gte, lte = r.get("lt"), r.get("gt"), r.get("gte"), r.get("lte")
+def any_variants(lst):
+    """AnyVariants: a list of strings, or of integers (an empty one is strings)."""
+    if isinstance(lst, list) and all(isinstance(x, str) for x in lst):
+        return str, set(lst)
+    if isinstance(lst, list) and all(is_int(x) and -2 ** 63 <= x < 2 ** 63 for x in lst):
+        return int, set(lst)
+    return None
 
-    def ok(x):
-        return is_num(x) and (lt is None or x < lt) and (gt is None or x > gt) and \
+
+def compile_match(m):
+    """Match (via MatchInterface, untagged): a test of one payload value."""
+    if isinstance(m, dict):
+        want = m.get("value")
+        if isinstance(want, (str, bool)) or (is_int(want) and -2 ** 63 <= want < 2 ** 63):
+            if isinstance(want, bool):
+                return lambda v: isinstance(v, bool) and v == want
+            if isinstance(want, str):
+                return lambda v: isinstance(v, str) and v == want
+            return lambda v: is_int(v) and v == want
+        for k in ("text", "phrase"):
+            if isinstance(m.get(k), str):
+                t = m[k]
+                return lambda v: isinstance(v, str) and t in v
+        if isinstance(m.get("text_any"), str):
+            toks = m["text_any"].split()
+            return lambda v: isinstance(v, str) and any(t in v for t in toks)
+        if isinstance(m.get("prefix"), str):
+            pre = m["prefix"]
+            return lambda v: isinstance(v, str) and v.startswith(pre)
+        if "any" in m and any_variants(m["any"]):
+            kind, vals = any_variants(m["any"])
+            if kind is str:
+                return lambda v: isinstance(v, str) and v in vals
+            return lambda v: is_int(v) and v in vals
+        if "except" in m and any_variants(m["except"]):
+            kind, vals = any_variants(m["except"])
+
+            def except_(v):
+                if v is None:
+                    return False
+                if kind is str and isinstance(v, str):
+                    return v not in vals
+                if kind is int and is_num(v):
+                    return not is_int(v) or v not in vals	# a float is no i64: matches
+                return True
+            return except_
+    raise untagged("MatchInterface")
+
+
+def compile_range(r):
+    """RangeInterface: numeric bounds (unknown members ignored); a string
+    bound makes it a datetime range."""
+    if isinstance(r, dict) and any(isinstance(r.get(k), str) for k in BOUNDS):
+        raise unsupported("datetime ranges")
+    if not isinstance(r, dict) or any(r.get(k) is not None and not is_num(r[k]) for k in BOUNDS):
+        raise untagged("RangeInterfaceUntagged")
+    lt, gt, gte, lte = (None if r.get(k) is None else float(r[k]) for k in BOUNDS)
+
+    def ok(v):
+        if not is_num(v):
+            return False
+        x = float(v)
+        return (lt is None or x < lt) and (gt is None or x > gt) and \
             (gte is None or x >= gte) and (lte is None or x <= lte)
     return ok
 
 
-def compile_condition(c, path):
-    if not isinstance(c, dict):
-        raise format_error("data did not match any variant of untagged enum Condition")
-    if "key" in c:
-        key = c["key"]
-        if not isinstance(key, str):
-            raise format_error("data did not match any variant of untagged enum Condition")
-        tests = []
-        if c.get("match") is not None:
-            m = compile_match(c["match"], path)
-            tests.append(lambda p: m(field_values(p.payload, key)))
-        if c.get("range") is not None:
-            rg = compile_range(c["range"], path)
-            tests.append(lambda p: any(rg(v) for v in field_values(p.payload, key)))
-        if c.get("values_count") is not None:
-            rg = compile_range(c["values_count"], path)
-            tests.append(lambda p: rg(len(field_values(p.payload, key))))
-        if c.get("is_empty") is not None:
-            want = bool(c["is_empty"])
-            tests.append(lambda p: (not [v for v in field_values(p.payload, key) if v is not None])
-                         == want)
-        if c.get("is_null") is not None:
-            want = bool(c["is_null"])
-            tests.append(lambda p: (any(v is None for v in field_present(p.payload, key))) == want)
-        for geo in ("geo_bounding_box", "geo_radius", "geo_polygon"):
-            if c.get(geo) is not None:
-                raise unsupported("geo conditions")
-        if not tests:
-            raise validation_error(path, "At least one field condition must be specified")
-        return lambda p: all(t(p) for t in tests)
-    if "has_id" in c:
-        ids = c["has_id"]
-        if not isinstance(ids, list):
-            raise format_error("data did not match any variant of untagged enum Condition")
-        want = {parse_id(i) for i in ids}
-        return lambda p: p.id in want
-    if "is_empty" in c or "is_null" in c:
-        kind = "is_empty" if "is_empty" in c else "is_null"
-        spec = c[kind]
-        if not isinstance(spec, dict) or not isinstance(spec.get("key"), str):
-            raise format_error("data did not match any variant of untagged enum Condition")
-        return compile_condition({"key": spec["key"], kind: True}, path)
-    if "has_vector" in c:
-        name = c["has_vector"]
-        return lambda p: name == ""
-    if "nested" in c:
-        raise unsupported("nested conditions")
-    if set(c) <= {"must", "should", "must_not", "min_should"}:
-        return compile_filter(c, path)
-    raise format_error("data did not match any variant of untagged enum Condition")
+def compile_values_count(vc):
+    if not isinstance(vc, dict):
+        raise format_error("invalid type: %s, expected struct ValuesCount" % jtype(vc))
+    for k in BOUNDS:
+        v = vc.get(k)
+        if v is not None and not is_int(v):
+            raise format_error("invalid type: %s, expected usize" % jtype(v))
+        if v is not None and v < 0:
+            raise format_error("invalid value: integer `%d`, expected usize" % v)
+    lt, gt, gte, lte = (vc.get(k) for k in BOUNDS)
+    return lambda n: (lt is None or n < lt) and (gt is None or n > gt) and \
+        (gte is None or n >= gte) and (lte is None or n <= lte)
+
+
+def opt_bool(v):
+    if v is None or isinstance(v, bool):
+        return v
+    raise format_error("invalid type: %s, expected a boolean" % jtype(v))
+
+
+def compile_field_condition(c, path, invalid):
+    """FieldCondition, checked as Qdrant's condition_checker.rs does: each value
+    at the key (an array's elements for match and range), any one passing;
+    values_count, is_empty and is_null take precedence in that order, and a
+    missing key passes only those."""
+    key = c["key"]
+    tests = []
+    if c.get("match") is not None:
+        tests.append(compile_match(c["match"]))
+    if c.get("range") is not None:
+        tests.append(compile_range(c["range"]))
+    for geo in ("geo_bounding_box", "geo_radius", "geo_polygon"):
+        if c.get(geo) is not None:
+            raise unsupported("geo conditions")
+    count = compile_values_count(c["values_count"]) if c.get("values_count") is not None else None
+    empty, null = opt_bool(c.get("is_empty")), opt_bool(c.get("is_null"))
+    if not tests and count is None and empty is None and null is None:
+        invalid.append((path, "At least one field condition must be specified"))
+
+    def one(v):
+        if count is not None:
+            return count(0 if v is None else len(v) if isinstance(v, list) else 1)
+        if empty is not None:
+            return (v is None or v == []) == empty
+        if null is not None:
+            return (v is None or (isinstance(v, list) and None in v)) == null
+        return any(t(x) for x in (v if isinstance(v, list) else [v]) for t in tests)
+
+    def missing():
+        if count is not None:
+            return count(0)
+        if empty is not None:
+            return empty
+        if null is not None:
+            return not null
+        return False
+
+    def pred(p):
+        vals = path_values(p.payload, key)
+        return any(one(v) for v in vals) if vals else missing()
+    return pred
+
+
+def compile_other_condition(c, path, invalid):
+    """The other Condition variants, untagged: the first that fits."""
+    if isinstance(c, dict):
+        for kind in ("is_empty", "is_null"):
+            spec = c.get(kind)
+            if isinstance(spec, dict) and isinstance(spec.get("key"), str):
+                key = spec["key"]
+                if kind == "is_empty":
+                    return lambda p: all(v is None or v == [] for v in path_values(p.payload, key))
+                return lambda p: any(v is None for v in path_values(p.payload, key))
+        if isinstance(c.get("has_id"), list):
+            try:
+                want = {parse_id(i) for i in c["has_id"]}
+                return lambda p: p.id in want
+            except ApiError:
+                pass
+        if isinstance(c.get("has_vector"), str):
+            name = c["has_vector"]
+            return lambda p: name == ""
+        if "slice" in c:
+            raise unsupported("slice conditions")
+        if "nested" in c:
+            raise unsupported("nested conditions")
+        if all(k in FILTER_KEYS for k in c):
+            mark = len(invalid)
+            try:
+                return compile_filter_into(c, path, invalid)
+            except ApiError as e:
+                if e.status != 400:
+                    raise
+                del invalid[mark:]
+    raise format_error(CONDITION_EXPECTING)
+
+
+def compile_condition(c, path, invalid):
+    if isinstance(c, dict) and "key" in c:
+        if not isinstance(c["key"], str):
+            raise format_error("Filter condition 'key' must be a string")
+        return compile_field_condition(c, path, invalid)
+    return compile_other_condition(c, path, invalid)
+
+
+def compile_filter_into(f, path, invalid):
+    """A Filter's predicate; validation errors (422, reported only when the
+    whole body deserializes) are added to invalid. Members are read in their
+    order, so the first error is the one serde meets."""
+    if not isinstance(f, dict):
+        raise format_error("invalid type: %s, expected struct Filter" % jtype(f))
+    got = {}
+    for name, v in f.items():
+        if name not in FILTER_KEYS:
+            raise format_error("unknown field `%s`, expected one of `should`, `min_should`, "
+                               "`must`, `must_not`" % name)
+        if v is None:
+            got[name] = None
+        elif name == "min_should":
+            got[name] = compile_min_should(v, path + ".min_should", invalid)
+        elif isinstance(v, dict):	# MaybeOneOrMany: one condition, or a list
+            got[name] = [compile_condition(v, "%s.%s" % (path, name), invalid)]
+        elif isinstance(v, list):
+            got[name] = [compile_condition(c, "%s.%s[%d]" % (path, name, i), invalid)
+                         for i, c in enumerate(v)]
+        else:
+            raise format_error("invalid type: %s, expected null, array or map" % jtype(v))
+    should, must, must_not = got.get("should"), got.get("must"), got.get("must_not")
+    min_should = got.get("min_should")
+
+    # lib/segment/src/payload_storage/query_checker.rs: a clause that is absent
+    # passes; a "should" that is present needs one of its conditions, so an
+    # empty one passes nothing
+    def pred(p):
+        return (should is None or any(c(p) for c in should)) and \
+            (min_should is None or min_should(p)) and \
+            (must is None or all(c(p) for c in must)) and \
+            (must_not is None or not any(c(p) for c in must_not))
+    return pred
+
+
+def compile_min_should(ms, path, invalid):
+    if not isinstance(ms, dict):
+        raise format_error("invalid type: %s, expected struct MinShould" % jtype(ms))
+    conds, count = None, None
+    for k, v in ms.items():
+        if k == "conditions":
+            if not isinstance(v, list):
+                raise format_error("invalid type: %s, expected a sequence" % jtype(v))
+            conds = [compile_condition(c, path + ".conditions[%d]" % i, invalid)
+                     for i, c in enumerate(v)]
+        elif k == "min_count":
+            if not is_int(v):
+                raise format_error("invalid type: %s, expected usize" % jtype(v))
+            if v < 0:
+                raise format_error("invalid value: integer `%d`, expected usize" % v)
+            count = v
+    for k, v in (("conditions", conds), ("min_count", count)):
+        if v is None:
+            raise format_error("missing field `%s`" % k)
+    if count < 1:
+        invalid.append((path + ".min_count", "min_count must be greater than 0"))
+    return lambda p: sum(1 for c in conds if c(p)) >= count
 
 
 def compile_filter(f, path="filter"):
-    """A predicate on points for a Qdrant Filter, or ApiError if it is invalid."""
+    """A predicate on points for a Qdrant Filter (None: every point), or
+    ApiError as Qdrant answers an invalid one: 400 if it does not
+    deserialize, else 422 if it does not validate."""
     if f is None:
         return lambda p: True
-    if not isinstance(f, dict):
-        raise format_error("invalid type: %s, expected struct Filter" % jtype(f))
-    for k in f:
-        if k not in ("should", "min_should", "must", "must_not"):
-            raise format_error("unknown field `%s`, expected one of `should`, `min_should`, "
-                               "`must`, `must_not`" % k)
-
-    def conds(name):
-        v = f.get(name)
-        if v is None:
-            return None
-        if isinstance(v, dict):
-            return [compile_condition(v, "%s.%s" % (path, name))]
-        if isinstance(v, list):
-            return [compile_condition(c, "%s.%s[%d]" % (path, name, i)) for i, c in enumerate(v)]
-        raise format_error("data did not match any variant of untagged enum Condition")
-    must, should, must_not = conds("must"), conds("should"), conds("must_not")
-    ms = f.get("min_should")
-    min_conds, min_count = None, 0
-    if ms is not None:
-        if not isinstance(ms, dict) or not isinstance(ms.get("conditions"), list) or \
-                not is_int(ms.get("min_count")):
-            raise format_error("missing field `conditions`" if isinstance(ms, dict) and
-                               "conditions" not in ms else "invalid min_should")
-        min_count = ms["min_count"]
-        if min_count < 1:
-            raise validation_error(path + ".min_should.min_count",
-                                   "value %d invalid, must be 1 or larger" % min_count)
-        min_conds = [compile_condition(c, path + ".min_should.conditions[%d]" % i)
-                     for i, c in enumerate(ms["conditions"])]
-
-    def pred(p):
-        if must and not all(c(p) for c in must):
-            return False
-        if should and not any(c(p) for c in should):
-            return False
-        if must_not and any(c(p) for c in must_not):
-            return False
-        if min_conds is not None and sum(1 for c in min_conds if c(p)) < min_count:
-            return False
-        return True
+    invalid = []
+    pred = compile_filter_into(f, path, invalid)
+    if invalid:
+        raise ApiError(422, "Validation error in JSON body: [%s]" %
+                       "; ".join("%s: %s" % pm for pm in invalid))
     return pred
 
 
@@ -733,6 +857,9 @@ class Api:
             for i, pid in enumerate(ids):
                 todo.append((parse_id(pid), vecs[i], pls[i] if pls is not None else None,
                              "batch.vectors[%d]" % i))
+        if not todo:
+            # lib/collection/src/collection/point_ops.rs: no shard gets an operation
+            raise ApiError(400, "Bad request: Empty update request")
         checked = []
         for pid, vec, payload, path in todo:
             if payload is not None and not isinstance(payload, dict):
@@ -770,26 +897,39 @@ class Api:
 
     def delete_points(self, p, q, b):
         c = self.coll(p["name"])
-        if not isinstance(b, dict):
-            raise format_error("data did not match any variant of untagged enum PointsSelector")
-        if "points" in b:
-            if not isinstance(b["points"], list):
-                raise format_error("data did not match any variant of untagged enum PointsSelector")
-            ids = [parse_id(i) for i in b["points"]]
+        # PointsSelector is an untagged enum of PointIdsList and FilterSelector:
+        # the first that deserializes is taken, and when none does, what went
+        # wrong is not said (validation comes after)
+        ids = pred = None
+        if isinstance(b, dict) and isinstance(b.get("points"), list):
+            try:
+                ids = [parse_id(i) for i in b["points"]]
+            except ApiError:
+                pass
+        if ids is None and isinstance(b, dict) and "filter" in b:
+            try:
+                pred = compile_filter_into(b["filter"], "filter", [])
+            except ApiError as e:
+                if e.status != 400:
+                    raise
+            if pred is not None:
+                pred = compile_filter(b["filter"])	# now for its validation errors
+        if ids is None and pred is None:
+            raise untagged("PointsSelector")
+        if ids is not None:
+            if not ids:
+                raise ApiError(400, "Bad request: Empty update request")
             res = self.update_result(c, q)
             for i in ids:
                 c.remove(i)
             self.s.current["ids"] = len(ids)
-        elif "filter" in b:
-            pred = compile_filter(b["filter"])
+        else:
             res = self.update_result(c, q)
             gone = [pt.id for pt in c.select(b["filter"], pred)]
             for pid in gone:
                 c.remove(pid)
             self.s.current["filter"] = b["filter"]
             self.s.current["deleted"] = len(gone)
-        else:
-            raise format_error("data did not match any variant of untagged enum PointsSelector")
         return res
 
     def limit(self, b, default, path="limit"):
@@ -830,7 +970,17 @@ class Api:
     def count(self, p, q, b):
         c = self.coll(p["name"])
         b = b or {}
-        pred = compile_filter(b.get("filter"))
+        if not isinstance(b, dict):
+            raise format_error("invalid type: %s, expected struct CountRequest" % jtype(b))
+        # CountRequest flattens CountRequestInternal: unknown members pass,
+        # members in input order
+        pred = lambda p: True
+        for k, v in b.items():
+            if k == "exact":
+                if not isinstance(v, bool):
+                    raise format_error("invalid type: %s, expected a boolean" % jtype(v))
+            elif k == "filter":
+                pred = compile_filter(v)
         return {"count": len(c.select(b.get("filter"), pred))}
 
     def nearest(self, c, qv, b, limit, payload_default, exclude=None):

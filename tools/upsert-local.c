@@ -105,25 +105,6 @@ static int str_member(const struct pl_rec *rec, const char *key, struct pl_buf *
 	return 1;
 }
 
-/* A marker's required string member, decoded (empty is missing); 0, or -1
- * after rejecting the record. The messages are upsert-qdrant's. */
-static int marker_str(const struct pl_rec *rec, const char *key, struct pl_buf *scratch,
-		      const char **s, size_t *n, const char *what)
-{
-	const struct pl_jmember *m = pl_jobj_get(&rec->obj, key);
-	struct pl_jerr e;
-
-	if (!m || m->type != PL_JSTR || m->vallen == 2) {
-		pl_input_reject(rec, "%s has no \"%s\" string", what, key);
-		return -1;
-	}
-	if (pl_jmember_str(m, scratch, s, n, 0, &e) < 0) {
-		pl_input_reject(rec, "\"%s\": %s", key, e.msg);
-		return -1;
-	}
-	return 0;
-}
-
 /* Append to the acks the marker's members other than those named, raw, each
  * after a ',': an ack carries what its marker carried (as upsert-qdrant's). */
 static void add_extra_members(const struct pl_rec *rec, const char *const *known)
@@ -152,8 +133,8 @@ static void take_done(const struct pl_rec *rec)
 	size_t dn, sn, have;
 	int64_t nch;
 
-	if (marker_str(rec, "doc_id", &sdoc, &d, &dn, "\"done\" marker") < 0 ||
-	    marker_str(rec, "doc_sha256", &ssha, &s, &sn, "\"done\" marker") < 0)
+	if (pl_need_str(rec, "doc_id", &sdoc, &d, &dn, "\"done\" marker") < 0 ||
+	    pl_need_str(rec, "doc_sha256", &ssha, &s, &sn, "\"done\" marker") < 0)
 		return;
 	if (!cm || pl_jmember_i64(cm, &nch) < 0 || nch < 0) {
 		pl_input_reject(rec, "\"done\" marker has no \"chunks\" count");
@@ -181,7 +162,7 @@ static void take_delete(const struct pl_rec *rec)
 	const char *d;
 	size_t dn, n;
 
-	if (marker_str(rec, "doc_id", &sdoc, &d, &dn, "\"delete\" record") < 0)
+	if (pl_need_str(rec, "doc_id", &sdoc, &d, &dn, "\"delete\" record") < 0)
 		return;
 	pl_vs_delete_doc(w, d, dn, &n);
 	pl_info("%s:%lu: deleted %zu points of \"%.*s\"", rec->file, rec->lineno, n,

@@ -1,9 +1,11 @@
 /* upsert-qdrant: write vector records to Qdrant as points, delete the stale
  * points of each document, and acknowledge documents in input order
  * (docs/upsert-qdrant.1). */
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "hash.h"
@@ -14,7 +16,7 @@ static const char usage[] =
 	"[--distance cosine|dot|euclid|manhattan] [-b batch] [-p parallel]\n"
 	"[--timeout seconds] [--connect-timeout seconds] [--retries n]\n"
 	"[--retry-delay seconds] [--insecure] [--cacert file]\n"
-	"[--keep-going] [--rejects file] [file ...]";
+	"[--hold-deletes seconds] [--keep-going] [--rejects file] [file ...]";
 
 static const char help[] =
 	"\nWrite vector records to a Qdrant collection; write an ack per document.\n\n"
@@ -32,6 +34,8 @@ static const char help[] =
 	"      --insecure            do not verify TLS certificates (PLUMB_INSECURE=1)\n"
 	"      --cacert FILE         trust the CA certificates in FILE, not the system's\n"
 	"                            (PLUMB_CACERT)\n"
+	"      --hold-deletes S      the longest deletes wait for a first vector to check\n"
+	"                            the collection (PLUMB_QDRANT_HOLD_DELETES, 60; 0: none)\n"
 	"      --keep-going          report bad records and go on (PLUMB_KEEP_GOING)\n"
 	"      --rejects FILE        also write bad records to FILE (PLUMB_REJECTS)\n"
 	"  -v, --verbose             say more on stderr (never the API key)\n"
@@ -82,8 +86,14 @@ static const char *collection;
 static struct pl_qdrant_info info;
 static int coll_exists, coll_ready, dist_given;
 /* Until the first vector has been checked against the collection, nothing is
- * written: deletes wait (see gate()). */
+ * written: a collection of another size is most likely another model's or
+ * another project's, and a delete must not reach it either. Deletes (and
+ * documents without chunks) wait for that vector, or the end of the input, or
+ * at most hold_ms from the first of them, so that a stream of deletes alone
+ * that never ends is still acknowledged. */
 static int gate_open;
+static long hold_ms = 60000;
+static int64_t hold_until;	/* monotonic ms; 0 until something waits */
 static long dim;
 static enum pl_qdrant_distance dist = PL_QDRANT_COSINE;
 static unsigned long batch_max = 128;
@@ -193,8 +203,17 @@ static void doc_free(struct doc *d)
 	free(d);
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void ready_push(struct doc *d)
 {
+	if (!gate_open && !hold_until)
+		hold_until = now_ms() + hold_ms;
 	if (nready == ready_cap) {
 		if (ready_head) {
 			memmove(ready, ready + ready_head, (nready - ready_head) * sizeof *ready);
@@ -361,11 +380,12 @@ static void finish_doc(struct doc *d)
 	d->state = S_DELETING;
 	n_requests++;
 	if (d->kind == K_INDEX) {
-		pl_info("deleting points of \"%s\" other than doc_sha256 %s", d->id, d->sha);
-		pl_qdrant_delete_doc(q, d->id, d->idlen, d->sha, d->shalen, on_delete, d);
+		pl_info("deleting points of \"%s\" other than its %lld chunks of doc_sha256 %s", d->id,
+			(long long)d->chunks, d->sha);
+		pl_qdrant_delete_doc(q, d->id, d->idlen, d->sha, d->shalen, d->chunks, on_delete, d);
 	} else {
 		pl_info("deleting points of \"%s\"", d->id);
-		pl_qdrant_delete_doc(q, d->id, d->idlen, NULL, 0, on_delete, d);
+		pl_qdrant_delete_doc(q, d->id, d->idlen, NULL, 0, -1, on_delete, d);
 	}
 }
 
@@ -386,10 +406,25 @@ static void advance(void)
 }
 
 /* Writes may start: the first vector matched the collection, or the input
- * ended or paused, or a document waits for itself. */
+ * ended, or deletes waited long enough (see gate_open). */
 static void gate(void)
 {
 	gate_open = 1;
+}
+
+/* Documents are ready to be finished but wait for the gate. */
+static int holding(void)
+{
+	return !gate_open && ready_head < nready;
+}
+
+static void check_hold(void)
+{
+	if (holding() && now_ms() >= hold_until) {
+		pl_info("no vector within %g s: deleting without checking the collection's vector size",
+			hold_ms / 1000.0);
+		gate();
+	}
 }
 
 static int pending(void)
@@ -415,17 +450,34 @@ static void drain(void)
 	}
 }
 
-/* Wait until the latest passage of doc_id has no write in flight that a new
- * one could race with: its points written, and if closed, its delete done. */
+/* Whether an earlier passage of doc_id has a write in flight, or one still to
+ * send, that a new passage could race with: points not yet written, or a
+ * delete not yet done. Earlier passages are in the ack queue once closed,
+ * and the latest one, while open, is in the map. */
+static int busy(const char *id, size_t n)
+{
+	struct doc *d = map_get(id, n);
+
+	if (d && d->state == S_OPEN && d->pending)
+		return 1;
+	for (d = qhead; d; d = d->next)
+		if (d->state != S_DONE && d->state != S_SKIP && same(d->id, d->idlen, id, n))
+			return 1;
+	return 0;
+}
+
+/* Wait until no earlier passage of doc_id can race with a new one. Behind a
+ * closed gate nothing has been sent: passages that wait there have no points
+ * (deletes, empty documents), and their deletes may run in any order; one
+ * with points opens the gate first, and then waits for them all here. */
 static void settle(const char *id, size_t n)
 {
-	gate();
+	if (!gate_open)
+		return;
 	flush_batch();
 	for (;;) {
 		advance();
-		struct doc *d = map_get(id, n);
-		if (!d || d->state == S_DONE || d->state == S_SKIP ||
-		    (d->state == S_OPEN && d->pending == 0))
+		if (!busy(id, n))
 			return;
 		if (!pending())
 			pl_die(PL_EX_SOFTWARE, "internal error: document \"%s\" waits for nothing", id);
@@ -439,11 +491,19 @@ static int would_block(int fd)
 	return poll(&p, 1, 0) == 0;
 }
 
+/* Wait at most ms for input on fd: 1 if none came, 0 if some did (or a
+ * signal). */
+static int no_input_for(int fd, int64_t ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	return poll(&p, 1, ms <= 0 ? 0 : ms > INT_MAX ? INT_MAX : (int)ms) == 0;
+}
+
 /* SIGINT or SIGTERM: stop reading, let the requests in flight finish (and the
- * deletes of documents they complete), write those acks, die of the signal. */
+ * deletes of documents they complete), write those acks, die of the signal.
+ * Deletes that wait for the gate are abandoned: the next run finds them. */
 static void finish_signal(void)
 {
-	gate();
 	for (;;) {
 		advance();
 		if (!pending())
@@ -454,15 +514,24 @@ static void finish_signal(void)
 }
 
 /* Input would block: send what we have, and use the wait to finish requests
- * and write acks, so a slow producer still sees its documents acknowledged. */
+ * and write acks, so a slow producer still sees its documents acknowledged.
+ * The gate stays as it is: a pause upstream is no reason to write before the
+ * first vector is checked, except when deletes have waited for it too long. */
 static void on_idle(void)
 {
-	gate();
 	flush_batch();
-	advance();
-	while (pending() && !pl_stop && would_block(in->fd)) {
-		wait_one();
+	for (;;) {
+		check_hold();
 		advance();
+		if (pl_stop)
+			break;
+		if (pending()) {
+			if (!would_block(in->fd))
+				break;
+			wait_one();
+		} else if (!holding() || !no_input_for(in->fd, hold_until - now_ms())) {
+			break;
+		}
 	}
 	pl_out_flush();
 	if (pl_stop)
@@ -477,25 +546,6 @@ static void before_bad_input_exit(void)
 }
 
 /* --- records ---------------------------------------------------------------------- */
-
-/* The decoded string member key of rec into scratch; 0, or -1 (absent, not a
- * string, empty) after rejecting the record. */
-static int need_str(const struct pl_rec *rec, const char *key, struct pl_buf *scratch, const char **s,
-		    size_t *n, const char *what)
-{
-	const struct pl_jmember *m = pl_jobj_get(&rec->obj, key);
-	struct pl_jerr e;
-
-	if (!m || m->type != PL_JSTR || m->vallen == 2) {
-		pl_input_reject(rec, "%s has no \"%s\" string", what, key);
-		return -1;
-	}
-	if (pl_jmember_str(m, scratch, s, n, 0, &e) < 0) {
-		pl_input_reject(rec, "\"%s\": %s", key, e.msg);
-		return -1;
-	}
-	return 0;
-}
 
 static void open_collection(long size, const struct pl_rec *rec)
 {
@@ -538,9 +588,9 @@ static void take_chunk(const struct pl_rec *rec, const struct pl_jmember *vec)
 	char uuid[PL_UUID_STR];
 	long size;
 
-	if (need_str(rec, "id", &s_id, &id, &idn, "record") < 0 ||
-	    need_str(rec, "doc_id", &s_doc, &docid, &docn, "record") < 0 ||
-	    need_str(rec, "doc_sha256", &s_sha, &sha, &shan, "record") < 0)
+	if (pl_need_str(rec, "id", &s_id, &id, &idn, "record") < 0 ||
+	    pl_need_str(rec, "doc_id", &s_doc, &docid, &docn, "record") < 0 ||
+	    pl_need_str(rec, "doc_sha256", &s_sha, &sha, &shan, "record") < 0)
 		return;
 	size = vec->type == PL_JARR ? pl_qdrant_vector_size(vec->val, vec->vallen) : -1;
 	if (size < 0) {
@@ -624,8 +674,8 @@ static void take_done(const struct pl_rec *rec)
 	size_t docn, shan;
 	int64_t chunks;
 
-	if (need_str(rec, "doc_id", &s_doc, &docid, &docn, "\"done\" marker") < 0 ||
-	    need_str(rec, "doc_sha256", &s_sha, &sha, &shan, "\"done\" marker") < 0)
+	if (pl_need_str(rec, "doc_id", &s_doc, &docid, &docn, "\"done\" marker") < 0 ||
+	    pl_need_str(rec, "doc_sha256", &s_sha, &sha, &shan, "\"done\" marker") < 0)
 		return;
 	if (!cm || pl_jmember_i64(cm, &chunks) < 0 || chunks < 0) {
 		pl_input_reject(rec, "\"done\" marker has no \"chunks\" count");
@@ -653,7 +703,7 @@ static void take_delete(const struct pl_rec *rec)
 	const char *docid;
 	size_t docn;
 
-	if (need_str(rec, "doc_id", &s_doc, &docid, &docn, "\"delete\" record") < 0)
+	if (pl_need_str(rec, "doc_id", &s_doc, &docid, &docn, "\"delete\" record") < 0)
 		return;
 	struct doc *d = map_get(docid, docn);
 	if (d) {
@@ -707,6 +757,17 @@ static long parse_seconds(const char *opt, const char *s)
 	return (long)(v * 1000 + 0.5);
 }
 
+/* --hold-deletes: 0 is allowed (no hold), unlike the timeouts */
+static long parse_hold(const char *opt, const char *s)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !(v >= 0 && v <= 86400))
+		pl_usage_error("%s: '%s' is not a number of seconds from 0 to 86400", opt, s);
+	return (long)(v * 1000 + 0.5);
+}
+
 static int env_flag(const char *name)
 {
 	const char *v = pl_env(name, NULL);
@@ -716,7 +777,7 @@ static int env_flag(const char *name)
 int main(int argc, char **argv)
 {
 	enum { O_URL = 0x100, O_KEY, O_DIST, O_TIMEOUT, O_CTIMEOUT, O_TRIES, O_DELAY, O_INSECURE,
-	       O_CACERT };
+	       O_CACERT, O_HOLD };
 	static const struct option longopts[] = {
 		{ "collection", required_argument, NULL, 'c' },
 		{ "url", required_argument, NULL, O_URL },
@@ -730,6 +791,7 @@ int main(int argc, char **argv)
 		{ "retry-delay", required_argument, NULL, O_DELAY },
 		{ "insecure", no_argument, NULL, O_INSECURE },
 		{ "cacert", required_argument, NULL, O_CACERT },
+		{ "hold-deletes", required_argument, NULL, O_HOLD },
 		PL_COMMON_LONGOPTS,
 		{ 0 }
 	};
@@ -762,6 +824,8 @@ int main(int argc, char **argv)
 		qo.http.backoff_ms = parse_seconds("PLUMB_RETRY_DELAY", v);
 	qo.http.insecure = env_flag("PLUMB_INSECURE");
 	qo.http.ca_file = pl_env("PLUMB_CACERT", NULL);
+	if ((v = pl_env("PLUMB_QDRANT_HOLD_DELETES", NULL)))
+		hold_ms = parse_hold("PLUMB_QDRANT_HOLD_DELETES", v);
 	while ((c = getopt_long(argc, argv, "c:b:p:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -800,6 +864,9 @@ int main(int argc, char **argv)
 		case O_CACERT:
 			qo.http.ca_file = optarg;
 			break;
+		case O_HOLD:
+			hold_ms = parse_hold("--hold-deletes", optarg);
+			break;
 		default:
 			pl_common_option(c, optarg);
 		}
@@ -819,6 +886,9 @@ int main(int argc, char **argv)
 	if ((rc = pl_qdrant_info(q, &info, err)))
 		pl_die(rc, "%s", err);
 	coll_exists = info.exists;
+	/* without a collection a delete writes nothing, so it need not wait */
+	if (!coll_exists || hold_ms == 0)
+		gate();
 	if (info.exists)
 		pl_info("collection \"%s\" at %s: vectors of size %ld, %s, %lld points", collection,
 			pl_qdrant_url(q), info.size, pl_qdrant_distance_name(info.distance), info.points);
@@ -845,6 +915,7 @@ int main(int argc, char **argv)
 		in = &l;
 		while (pl_input_next_from(&l, &rec)) {
 			take(&rec);
+			check_hold();
 			advance();
 			records++;
 			bytes += rec.len;

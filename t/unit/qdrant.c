@@ -172,10 +172,10 @@ static void live(const char *url)
 	CHECK(rc == PL_EX_USAGE && strstr(err, "uses Dot distance, not Cosine"), "live: so is another distance");
 
 	pl_qdrant_points_begin(&b);
-	put_point(&b, "{\"id\":\"a#0\",\"doc_id\":\"a\",\"doc_sha256\":\"s1\",\"text\":\"alpha\",\"vector\":[1,0,0]}");
-	put_point(&b, "{\"id\":\"a#1\",\"doc_id\":\"a\",\"doc_sha256\":\"s1\",\"text\":\"beta\",\"vector\":[0,1,0]}");
-	put_point(&b, "{\"id\":\"b#0\",\"doc_id\":\"b\",\"doc_sha256\":\"s2\",\"text\":\"gamma\",\"vector\":[0.9,0.1,0]}");
-	put_point(&b, "{\"id\":\"a#2\",\"doc_id\":\"a\",\"doc_sha256\":\"old\",\"text\":\"stale\",\"vector\":[0,0,1]}");
+	put_point(&b, "{\"id\":\"a#0\",\"doc_id\":\"a\",\"doc_sha256\":\"s1\",\"chunk\":0,\"text\":\"alpha\",\"vector\":[1,0,0]}");
+	put_point(&b, "{\"id\":\"a#1\",\"doc_id\":\"a\",\"doc_sha256\":\"s1\",\"chunk\":1,\"text\":\"beta\",\"vector\":[0,1,0]}");
+	put_point(&b, "{\"id\":\"b#0\",\"doc_id\":\"b\",\"doc_sha256\":\"s2\",\"chunk\":0,\"text\":\"gamma\",\"vector\":[0.9,0.1,0]}");
+	put_point(&b, "{\"id\":\"a#2\",\"doc_id\":\"a\",\"doc_sha256\":\"old\",\"chunk\":2,\"text\":\"stale\",\"vector\":[0,0,1]}");
 	pl_qdrant_points_end(&b);
 	pl_qdrant_upsert(q, b.p, b.n, on_done, &calls);
 	pl_qdrant_wait(q, 0);
@@ -215,20 +215,26 @@ static void live(const char *url)
 	free(async_hits);
 
 	/* a document's stale points: same doc_id, another doc_sha256 */
-	pl_qdrant_delete_doc(q, "a", 1, "s1", 2, on_done, &calls);
+	pl_qdrant_delete_doc(q, "a", 1, "s1", 2, 2, on_done, &calls);
 	pl_qdrant_wait(q, 0);
-	CHECK(calls == 2 && last_rc == 0, "live: delete stale points of a");
+	CHECK(calls == 2 && last_rc == 0, "live: delete stale points of a (%s)", last_err);
 	CHECK(pl_qdrant_count(q, "a", 1, &n, err) == 0 && n == 2, "live: a keeps its 2 current points");
-	char ida[PL_UUID_STR];
-	pl_uuid5(PL_UUID_NS_PLUMB, "a#0", 3, ida);
-	const char *ids[] = { ida };
+	/* and, the doc_sha256 the same, chunks past the count (re-chunked shorter) */
+	pl_qdrant_delete_doc(q, "a", 1, "s1", 2, 1, on_done, &calls);
+	pl_qdrant_wait(q, 0);
+	CHECK(calls == 3 && last_rc == 0 && pl_qdrant_count(q, "a", 1, &n, err) == 0 && n == 1 &&
+	      pl_qdrant_count(q, NULL, 0, &n, err) == 0 && n == 2,
+	      "live: a re-chunked into 1 chunk keeps only a#0 (%s)", last_err);
+	char idb[PL_UUID_STR];
+	pl_uuid5(PL_UUID_NS_PLUMB, "b#0", 3, idb);
+	const char *ids[] = { idb };
 	pl_qdrant_delete_ids(q, ids, 1, on_done, &calls);
 	pl_qdrant_wait(q, 0);
-	CHECK(calls == 3 && last_rc == 0 && pl_qdrant_count(q, NULL, 0, &n, err) == 0 && n == 2,
-	      "live: delete by id");
-	pl_qdrant_delete_doc(q, "a", 1, NULL, 0, on_done, &calls);
-	pl_qdrant_wait(q, 0);
 	CHECK(calls == 4 && last_rc == 0 && pl_qdrant_count(q, NULL, 0, &n, err) == 0 && n == 1,
+	      "live: delete by id");
+	pl_qdrant_delete_doc(q, "a", 1, NULL, 0, -1, on_done, &calls);
+	pl_qdrant_wait(q, 0);
+	CHECK(calls == 5 && last_rc == 0 && pl_qdrant_count(q, NULL, 0, &n, err) == 0 && n == 0,
 	      "live: delete a whole document");
 
 	CHECK(pl_qdrant_delete_collection(q, err) == 0 && pl_qdrant_info(q, &info, err) == 0 &&
