@@ -536,16 +536,25 @@ PY
 	assert_equal "${#lines[@]}" 1
 	[[ "${lines[0]}" == *'"doc_id":"b.md"'* ]]
 	[[ "$stderr" == *'in.jsonl:2: record has no "vector"'* ]]
-	[[ "$stderr" == *'document "a.md": 2 of 3 chunks arrived; not acknowledged'* ]]
-	[[ "$stderr" == *"1 bad input line skipped"* ]]
+	[[ "$stderr" == *'in.jsonl:4: document "a.md" has 2 of its 3 chunks'* ]]
+	[[ "$stderr" == *"2 bad input lines skipped"* ]]
 	run -0 --separate-stderr upsert-qdrant -c docs --rejects rej.jsonl in.jsonl
-	assert_equal "$(lines rej.jsonl)" 1
+	assert_equal "$(lines rej.jsonl)" 2
+	# as in upsert-local: a marker that counts more chunks than came is bad
+	# input, though every chunk was good (one was left out upstream)
+	vectors 3 d.md:3 | sed 2d > short.jsonl
+	run -65 --separate-stderr upsert-qdrant -c docs short.jsonl
+	assert_equal "$output" ""
+	assert_equal "$stderr" 'upsert-qdrant: short.jsonl:3: document "d.md" has 2 of its 3 chunks'
+	run -65 --separate-stderr upsert-local idx short.jsonl
+	assert_equal "$output" ""
+	[[ "$stderr" == 'upsert-local: short.jsonl:3: document "d.md" has 2 of its 3 chunks'* ]]
 	# chunks whose doc_sha256 is not their marker's are not acked either
 	vectors 3 c.md:1:v1 | head -1 > mixed.jsonl
 	vectors 3 c.md:1:v2 | tail -1 >> mixed.jsonl
-	run -0 --separate-stderr upsert-qdrant -c docs mixed.jsonl
+	run -65 --separate-stderr upsert-qdrant -c docs mixed.jsonl
 	assert_equal "$output" ""
-	[[ "$stderr" == *"document \"c.md\": the doc_sha256 of its chunks is not its \"done\" marker's; not acknowledged"* ]]
+	assert_equal "$stderr" "upsert-qdrant: mixed.jsonl:2: document \"c.md\": the doc_sha256 of its chunks is not its marker's"
 }
 
 @test "upsert-qdrant acks documents while its input is still open" {

@@ -67,6 +67,7 @@ struct doc {
 	unsigned long npoints;	/* chunks taken */
 	unsigned long pending;	/* of those, not yet confirmed written */
 	unsigned char kind, state, mixed;
+	unsigned char whole;	/* K_INDEX: the marker found every chunk of its version */
 	struct doc *next;	/* in the ack queue */
 	struct doc *hnext;	/* in the map */
 };
@@ -354,21 +355,29 @@ static int same(const char *a, size_t an, const char *b, size_t bn)
 	return an == bn && memcmp(a, b, an) == 0;
 }
 
+/* Whether d, its marker just read, is whole: every chunk the marker counts,
+ * of the marker's version. An ack tells discover-diff the document is stored
+ * whole, so one that is not is bad input at its marker, as in upsert-local;
+ * its points are written all the same, and the next run finds it again. */
+static int doc_whole(const struct doc *d, const struct pl_rec *marker)
+{
+	if ((int64_t)d->npoints != d->chunks) {
+		pl_input_reject(marker, "document \"%s\" has %lu of its %lld chunks", d->id,
+				d->npoints, (long long)d->chunks);
+		return 0;
+	}
+	if (d->npoints && (d->mixed || !same(d->chunk_sha, d->chunk_shalen, d->sha, d->shalen))) {
+		pl_input_reject(marker, "document \"%s\": the doc_sha256 of its chunks is not its "
+				"marker's", d->id);
+		return 0;
+	}
+	return 1;
+}
+
 /* All points of d are written: delete what it replaces. */
 static void finish_doc(struct doc *d)
 {
-	/* an ack tells discover-diff the document is stored whole */
-	if (d->kind == K_INDEX && (int64_t)d->npoints != d->chunks) {
-		pl_warn("document \"%s\": %lu of %lld chunks arrived; not acknowledged", d->id,
-			d->npoints, (long long)d->chunks);
-		d->state = S_SKIP;
-		n_skipped++;
-		return;
-	}
-	if (d->kind == K_INDEX && d->npoints &&
-	    (d->mixed || !same(d->chunk_sha, d->chunk_shalen, d->sha, d->shalen))) {
-		pl_warn("document \"%s\": the doc_sha256 of its chunks is not its \"done\" marker's; "
-			"not acknowledged", d->id);
+	if (d->kind == K_INDEX && !d->whole) {
 		d->state = S_SKIP;
 		n_skipped++;
 		return;
@@ -691,6 +700,7 @@ static void take_done(const struct pl_rec *rec)
 	d->shalen = shan;
 	d->chunks = chunks;
 	d->extra = extra_members(rec, known);
+	d->whole = (unsigned char)doc_whole(d, rec);
 	d->state = S_CLOSED;
 	queue_push(d);
 	if (d->pending == 0)
