@@ -161,8 +161,12 @@ for r in sorted((json.loads(l) for l in open("v2.jsonl")), key=lambda r: r.get("
 @test "upsert-local rejects records without a vector, and unknown ops" {
 	python3 "$T_FIXTURES/vstore/gen-docs.py" 1 | chunk -s 60 -o 0 > chunks.jsonl
 	run -65 --separate-stderr upsert-local st chunks.jsonl
-	[[ "$stderr" == *'upsert-local: chunks.jsonl:1: record has no "vector" (embed it first)'* ]]
+	[[ "$stderr" == *'upsert-local: chunks.jsonl:1: record has no "vector" (is embed missing from the pipeline?)'* ]]
 	echo '{"op":"upsert","doc_id":"x"}' | { run -65 --separate-stderr upsert-local st; [[ "$stderr" == *'stdin:1: unknown op "upsert"'* ]]; }
+	# a record with "op" is a marker, vector or not, as in upsert-qdrant (a
+	# document embedded straight from discover-diff, without chunk)
+	echo '{"id":"x","op":"upsert","text":"t","vector":[1,0]}' |
+		{ run -65 --separate-stderr upsert-local st; [[ "$stderr" == *'stdin:1: unknown op "upsert" (want "done" or "delete")'* ]]; }
 	echo '{"vector":[1,2]}' | { run -65 --separate-stderr upsert-local st; [[ "$stderr" == *'stdin:1: record has no "id"'* ]]; }
 	echo '{"id":"a","vector":[1,"x"]}' | { run -65 --separate-stderr upsert-local st; [[ "$stderr" == *'"vector": element 1 is not a number'* ]]; }
 	echo '{"id":"a","vector":[]}' | { run -65 --separate-stderr upsert-local st; [[ "$stderr" == *'"vector" has 0 elements'* ]]; }

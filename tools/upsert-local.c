@@ -236,10 +236,11 @@ static void take(const struct pl_rec *rec)
 	const struct pl_jmember *op = pl_jobj_get(&rec->obj, "op");
 	const struct pl_jmember *vec = pl_jobj_get(&rec->obj, "vector");
 
-	if (op && op->type == PL_JSTR && !vec) {
-		if (op->vallen == 6 && memcmp(op->val, "\"done\"", 6) == 0)
+	/* as in upsert-qdrant: a record with "op" is a marker, vector or not */
+	if (op) {
+		if (op->type == PL_JSTR && op->vallen == 6 && memcmp(op->val, "\"done\"", 6) == 0)
 			take_done(rec);
-		else if (op->vallen == 8 && memcmp(op->val, "\"delete\"", 8) == 0)
+		else if (op->type == PL_JSTR && op->vallen == 8 && memcmp(op->val, "\"delete\"", 8) == 0)
 			take_delete(rec);
 		else
 			pl_input_reject(rec, "unknown op %.*s (want \"done\" or \"delete\")",
@@ -247,7 +248,7 @@ static void take(const struct pl_rec *rec)
 		return;
 	}
 	if (!vec) {
-		pl_input_reject(rec, "record has no \"vector\" (embed it first)");
+		pl_input_reject(rec, "record has no \"vector\" (is embed missing from the pipeline?)");
 		return;
 	}
 	take_point(rec, vec);
