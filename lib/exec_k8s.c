@@ -14,6 +14,7 @@
  * so an answer never finds it freed. */
 #include "exec_k8s.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -67,6 +68,8 @@ struct att {
 	int killed;		/* deleted for a signal */
 	int vanished;		/* ended by its deletion: nothing left to delete */
 	int stuck_kill;		/* the pending timeout ended it: delete it whatever the policy */
+	int watch_lost;		/* ended as the watch was given up: delete it, whatever the policy */
+	unsigned long live_probe;	/* LISTs of our own sent before its Pod was known to exist */
 	double stuck_since;	/* 0: not waiting on a reason that may never clear */
 	char stuck_reason[64];
 	char *stuck_msg;
@@ -81,10 +84,23 @@ struct k8sx {
 	struct pl_executor x;
 	struct pl_exec_k8s_opts o;	/* strings below are ours */
 	struct pl_kube *k;
-	struct pl_kube_watch *w;
+	struct pl_kube_watch *w;	/* NULL once given up, until the next start */
 	char *owner_uid;
 	char cm_name[PL_KUBE_NAME_MAX + 1];
 	char run_label[PL_KUBE_NAME_MAX + 1];
+	char sel[PL_KUBE_NAME_MAX + 32];	/* the watch's label selector */
+	/* the watch's failures since its last sign of life (see "the watch") */
+	int wfail_perm;		/* permanent answers */
+	unsigned long wfail_n;	/* all of them */
+	double wfail_since;	/* when the first came; 0: none */
+	struct pl_kube_err wfail_err;	/* the last */
+	unsigned long wfail_reqs;	/* the watch's requests (connects + lists) then */
+	unsigned long wgen;	/* watches started */
+	int probing;		/* a LIST of our own is in flight (one at a time), */
+	unsigned long probe_gen;	/* asked for watch wgen, */
+	double probe_at;	/* then */
+	unsigned long probe_seq;	/* LISTs sent */
+	struct pl_kube_watch_stats wst;	/* of the watches given up */
 	struct att **atts;	/* by id - 1 */
 	size_t natts;
 	json_t *byname;		/* Pod name -> id, for attempts not yet reaped */
@@ -152,6 +168,7 @@ void pl_exec_k8s_opts_default(struct pl_exec_k8s_opts *o)
 	memset(o, 0, sizeof *o);
 	o->gc = PL_POD_GC_ON_SUCCESS;
 	o->pending_timeout = 300;
+	o->watch_fail_timeout = 300;
 }
 
 /* --- names and manifests ------------------------------------------------------ */
@@ -587,6 +604,8 @@ static void settle(struct att *a, const struct pl_kube_resp *r)
 	append_log(a, a->note.p, a->note.n);
 	if (a->stuck_kill)
 		collect(a, 0);
+	else if (a->watch_lost)
+		collect(a, -1);
 	else if (!a->vanished && !a->killed &&
 		 (x->o.gc == PL_POD_GC_ON_COMPLETION || (x->o.gc == PL_POD_GC_ON_SUCCESS && ok)))
 		collect(a, -1);
@@ -859,6 +878,7 @@ static void kill_pod(struct att *a)
 static void became_live(struct att *a)
 {
 	a->state = A_LIVE;
+	a->live_probe = a->x->probe_seq;
 	json_decref(a->manifest);
 	a->manifest = NULL;
 	if (a->sig)
@@ -945,6 +965,199 @@ static void create(struct att *a)
 
 /* --- the watch -------------------------------------------------------------------- */
 
+/* lib/kube retries a failing watch for ever, so an attempt whose end can no
+ * longer be seen would hang the run: the executor gives the watch up, in
+ * one of two ways. A permanent answer (403: the Role lost its rights; 404;
+ * 401 with credentials just read again) is given up at its
+ * PL_EXEC_K8S_WATCH_TRIES-th. Any other failure is given up at a failure once
+ * failures have gone on for o.watch_fail_timeout with no sign of life
+ * between them. A sign of life is an event (a bookmark and a complete list
+ * too: API servers send a bookmark about every minute), or a watch request
+ * that ended with no failure reported (the server's timeoutSeconds). The
+ * clock is read at failures, never on a timer: a connected, quiet watch is
+ * not failing, however long it stays so. A connection error is the one
+ * failure a healthy watch also has (a proxy dropping quiet connections), so
+ * at the bound it is not given up at once: a LIST of the run's Pods of our
+ * own asks the API first, and gives up only if that fails too. */
+
+static void on_event(void *ud, const struct pl_kube_event *ev);
+
+static void watch_reset(struct k8sx *x)
+{
+	x->wfail_perm = 0;
+	x->wfail_n = 0;
+	x->wfail_since = 0;
+}
+
+static void watch_start(struct k8sx *x)
+{
+	x->w = pl_kube_watch_new(x->k, NULL, "pods", x->sel, on_event, x);
+	x->wgen++;
+	x->wfail_reqs = 0;
+	watch_reset(x);
+}
+
+/* A 4xx other than 408 Request Timeout, 410 Gone (lib/kube re-lists) and 429
+ * Too Many Requests: asking again will not change the answer. */
+static int permanent(long status)
+{
+	return status >= 400 && status <= 499 && status != 408 && status != 410 && status != 429;
+}
+
+/* An attempt whose end was awaited from a watch given up: it fails with the
+ * watch's answer, and its Pod, which nothing watches now, is deleted so that
+ * a retry never runs beside it. */
+static void watch_lost(struct att *a, int code, const char *reason, const char *why)
+{
+	int have_pod = a->state == A_LIVE && !a->killed;
+
+	if (a->sig)
+		set_done(a, PL_EX_SIGNAL + a->sig, 1, reason);
+	else
+		set_done(a, code, 0, reason);
+	a->watch_lost = !a->killed;	/* a killed one is being deleted already */
+	notef(a, "%s; how the Pod ends cannot be seen, so it is %s", why,
+	      a->killed ? "left to the delete already sent" : "deleted");
+	ending(a, have_pod);	/* its log so far, when the API still gives it */
+}
+
+/* End every attempt that waits on the watch, and free it; the next start
+ * watches anew. */
+static void give_up(struct k8sx *x, int perm)
+{
+	const struct pl_kube_err *e = &x->wfail_err;
+	char answer[128], reason[64], why[1400];
+	struct pl_kube_watch_stats ws;
+	int code = e->status == 401 || e->status == 403 ? PL_EX_USAGE : PL_EX_UNAVAILABLE;
+
+	if (e->status)
+		snprintf(answer, sizeof answer, "%ld %s", e->status, e->reason[0] ? e->reason : "error");
+	else
+		snprintf(answer, sizeof answer, "%s", e->reason[0] ? e->reason : "error");
+	snprintf(reason, sizeof reason, "WatchFailed: %.50s", answer);
+	/* the scheduler writes the reason into its journal's JSON as it is */
+	for (char *p = reason; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 :._/-", *p))
+			*p = '_';
+	if (perm)
+		snprintf(why, sizeof why, "the watch of pods failed for good: %s: %s (%d such answers "
+			 "in %.1f s)", answer, e->message, x->wfail_perm, mono() - x->wfail_since);
+	else
+		snprintf(why, sizeof why, "the watch of pods failed for good: %s: %s (failing for "
+			 "%.0f s, %lu failures)", answer, e->message, mono() - x->wfail_since,
+			 x->wfail_n);
+	pl_kube_watch_stats(x->w, &ws);
+	x->wst.lists += ws.lists;
+	x->wst.connects += ws.connects;
+	x->wst.gone += ws.gone;
+	x->wst.events += ws.events;
+	pl_kube_watch_free(x->w);	/* from its own callback too: lib/kube allows it */
+	x->w = NULL;
+	watch_reset(x);
+	x->st.watch_giveups++;
+	trace(x, 0, NULL, "watch-failed");
+	for (size_t i = 0; i < x->natts; i++) {
+		struct att *a = x->atts[i];
+		if (a && (a->state == A_CREATING || a->state == A_LIVE))
+			watch_lost(a, code, reason, why);
+	}
+}
+
+/* The answer to our own LIST: a sign of life, which also tells how the
+ * attempts' Pods are now (their changes may have been missed), or the
+ * failure that gives the watch up, unless the watch showed life since. */
+static void probe_done(void *ud, const struct pl_kube_resp *r)
+{
+	struct k8sx *x = ud;
+	json_t *items, *pod, *listed;
+	size_t i;
+
+	x->probing = 0;
+	if (!x->w || x->probe_gen != x->wgen)
+		return;		/* the watch it asked about was given up */
+	if (r->err) {
+		if (!x->wfail_since || x->wfail_since > x->probe_at)
+			return;
+		x->wfail_n++;
+		x->wfail_err = *r->err;
+		give_up(x, 0);
+		return;
+	}
+	watch_reset(x);
+	items = json_object_get(r->obj, "items");
+	listed = json_object();
+	json_array_foreach(items, i, pod) {
+		const char *name = str(json_object_get(pod, "metadata"), "name");
+		struct att *a = by_name(x, name);
+		if (!name)
+			continue;
+		json_object_set_new(listed, name, json_true());
+		if (a)
+			pod_seen(a, pod, 0);
+	}
+	/* a Pod that existed when the LIST was sent and is not listed is gone */
+	for (i = 0; i < x->natts; i++) {
+		struct att *a = x->atts[i];
+		if (a && a->state == A_LIVE && a->live_probe < x->probe_seq &&
+		    !json_object_get(listed, a->pod))
+			pod_seen(a, NULL, 1);
+	}
+	json_decref(listed);
+}
+
+static void probe(struct k8sx *x)
+{
+	struct pl_buf path = PL_BUF_INIT, q = PL_BUF_INIT;
+	char *e = curl_easy_escape(NULL, x->sel, 0);
+
+	x->probing = 1;
+	x->probe_gen = x->wgen;
+	x->probe_at = mono();
+	x->probe_seq++;
+	x->st.watch_probes++;
+	pl_kube_path(x->k, &path, NULL, "pods", NULL, NULL);
+	pl_buf_printf(&q, "labelSelector=%s", e ? e : "");
+	curl_free(e);
+	pl_kube_call(x->k, "GET", pl_buf_cstr(&path), pl_buf_cstr(&q), NULL, 0, probe_done, x);
+	pl_buf_free(&path);
+	pl_buf_free(&q);
+}
+
+static void watch_failed(struct k8sx *x, const struct pl_kube_err *e)
+{
+	double now = mono();
+	struct pl_kube_watch_stats ws;
+	unsigned long reqs;
+
+	/* each failure of a request is followed by one more request; two or
+	 * more since the last failure: one of them ended well */
+	pl_kube_watch_stats(x->w, &ws);
+	reqs = ws.connects + ws.lists;
+	if (x->wfail_since && reqs >= x->wfail_reqs + 2)
+		watch_reset(x);
+	x->wfail_reqs = reqs;
+	if (!x->wfail_since)
+		x->wfail_since = now;
+	x->wfail_n++;
+	if (e) {
+		x->wfail_err = *e;
+	} else {
+		memset(&x->wfail_err, 0, sizeof x->wfail_err);
+		snprintf(x->wfail_err.reason, sizeof x->wfail_err.reason, "BadResponse");
+	}
+	if (permanent(x->wfail_err.status))
+		x->wfail_perm++;
+	if (x->wfail_perm >= PL_EXEC_K8S_WATCH_TRIES)
+		give_up(x, 1);
+	else if (x->o.watch_fail_timeout > 0 && now - x->wfail_since >= x->o.watch_fail_timeout &&
+		 !x->probing) {
+		if (x->wfail_err.status == 0 && strcmp(x->wfail_err.reason, "BadResponse"))
+			probe(x);
+		else
+			give_up(x, 0);
+	}
+}
+
 static void on_event(void *ud, const struct pl_kube_event *ev)
 {
 	struct k8sx *x = ud;
@@ -954,12 +1167,17 @@ static void on_event(void *ud, const struct pl_kube_event *ev)
 	case PL_KUBE_ADDED:
 	case PL_KUBE_MODIFIED:
 	case PL_KUBE_DELETED:
-		if ((a = by_name(x, ev->name)))
+	case PL_KUBE_BOOKMARK:
+	case PL_KUBE_SYNCED:
+		watch_reset(x);	/* the watch works: its failures so far are forgiven */
+		if (ev->type != PL_KUBE_BOOKMARK && ev->type != PL_KUBE_SYNCED &&
+		    (a = by_name(x, ev->name)))
 			pod_seen(a, ev->obj, ev->type == PL_KUBE_DELETED);
 		break;
 	case PL_KUBE_WATCH_ERROR:
 		x->st.watch_errors++;
 		trace(x, 0, NULL, "watch-error");
+		watch_failed(x, ev->err);
 		break;
 	default:
 		break;
@@ -1013,6 +1231,12 @@ static int k8s_start(struct pl_executor *xp, const struct pl_xspec *s, long *id,
 		notef(a, "%s", err);
 		ending(a, 0);
 		return 0;
+	}
+	if (!x->w) {
+		/* the last watch was given up: this attempt gets a new one (a
+		 * retry, on_exit), and fails the same way if the API still fails */
+		watch_start(x);
+		trace(x, 0, NULL, "watch-started");
 	}
 	/* a resume: the watch knows the Pod already, so adopt it, create nothing */
 	if ((known = json_object_get(pl_kube_watch_objects(x->w), a->pod))) {
@@ -1167,7 +1391,15 @@ void pl_exec_k8s_stats(struct pl_executor *xp, struct pl_exec_k8s_stats *s)
 	struct k8sx *x = (struct k8sx *)xp;
 
 	*s = x->st;
-	pl_kube_watch_stats(x->w, &s->watch);
+	s->watch = x->wst;
+	if (x->w) {
+		struct pl_kube_watch_stats ws;
+		pl_kube_watch_stats(x->w, &ws);
+		s->watch.lists += ws.lists;
+		s->watch.connects += ws.connects;
+		s->watch.gone += ws.gone;
+		s->watch.events += ws.events;
+	}
 }
 
 struct pl_kube *pl_exec_k8s_kube(struct pl_executor *xp)
@@ -1211,7 +1443,6 @@ struct pl_executor *pl_exec_k8s_new(const struct pl_exec_k8s_opts *o, char *err,
 	struct pl_kube_err ke;
 	struct pl_kube_opts ko;
 	struct k8sx *x;
-	char sel[PL_KUBE_NAME_MAX + 32];
 	int rc;
 
 	if (!o->run_id || !*o->run_id) {
@@ -1249,6 +1480,8 @@ struct pl_executor *pl_exec_k8s_new(const struct pl_exec_k8s_opts *o, char *err,
 	x->o.step_argv = keepv(x, o->step_argv);
 	if (x->o.pending_timeout == 0)
 		x->o.pending_timeout = 300;
+	if (x->o.watch_fail_timeout == 0)
+		x->o.watch_fail_timeout = 300;
 	x->byname = json_object();
 	x->k = pl_kube_new(c, &ko, &ke);
 	pl_kube_config_free(c);
@@ -1260,8 +1493,8 @@ struct pl_executor *pl_exec_k8s_new(const struct pl_exec_k8s_opts *o, char *err,
 	pl_exec_k8s_label(o->run_id, x->run_label);
 	if (owner(x, err, n) < 0)
 		goto bad;
-	snprintf(sel, sizeof sel, LABEL_RUN "=%s", x->run_label);
-	x->w = pl_kube_watch_new(x->k, NULL, "pods", sel, on_event, x);
+	snprintf(x->sel, sizeof x->sel, LABEL_RUN "=%s", x->run_label);
+	watch_start(x);
 	x->x.name = "k8s";
 	x->x.start = k8s_start;
 	x->x.signal = k8s_signal;

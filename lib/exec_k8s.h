@@ -49,6 +49,11 @@ struct pl_exec_k8s_opts {
 				 * CreateContainerConfigError; 0: 300, < 0: for ever */
 	long grace_s;		/* SIGTERM's grace period in seconds; 0: the Pod's own
 				 * (SIGKILL deletes with none) */
+	/* The watch of the run's Pods is given up (see pl_exec_k8s_new) after
+	 * PL_EXEC_K8S_WATCH_TRIES permanent answers, or at a failure once
+	 * failures have gone on this many seconds with no sign of life between
+	 * them; 0: 300, < 0: only for permanent answers. */
+	double watch_fail_timeout;
 	/* Where logs go when a spec has no log_path: DIR/tasks/NAME.log (NAME is
 	 * "task" or "task/N"), appended; NULL: nowhere. */
 	const char *run_dir;
@@ -60,12 +65,18 @@ struct pl_exec_k8s_opts {
 	 * a phase ("Pending", "Running", "Succeeded", "Failed"), "Deleted",
 	 * "stuck" (waiting on ImagePullBackOff...), that reason again when the
 	 * pending timeout ends it, "ended" (queued for reap); or, with id 0
-	 * and pod NULL, "watch-error". */
+	 * and pod NULL, "watch-error", "watch-failed" (given up) and
+	 * "watch-started" (a new LIST+WATCH for an attempt started after). */
 	void (*trace)(void *ud, long id, const char *pod, const char *event);
 	void *trace_ud;
 };
 
 void pl_exec_k8s_opts_default(struct pl_exec_k8s_opts *o);
+
+/* Permanent answers (a 4xx other than 408, 410 and 429: 401 once lib/kube
+ * has refreshed the credentials, 403, 404) the watch may get before it is
+ * given up, with no event between them. */
+#define PL_EXEC_K8S_WATCH_TRIES 3
 
 /* Connect, create (or find) the run's ConfigMap and start watching the
  * run's Pods. Returns NULL with err (size n) filled.
@@ -83,9 +94,22 @@ void pl_exec_k8s_opts_default(struct pl_exec_k8s_opts *o);
  *   command or env not UTF-8                 65, reason "NotUTF8"
  *   deleted for our signal n                 the container's code, or 128+n; signaled
  *                                            when above 128
+ *   the watch of the run's Pods given up     2 for 401/403, else 69 (a signalled one:
+ *                                            128+n, signaled), reason "WatchFailed:
+ *                                            403 Forbidden" (the HTTP status and the
+ *                                            Status reason); its Pod is deleted
  * Each time the Pod's log, or dagrun's note of why there is none, is
  * appended to the attempt's log file first. start() fails (-1) only for a
- * configuration error: no image, no store, no run id. */
+ * configuration error: no image, no store, no run id.
+ *
+ * The watch is given up when it keeps failing: lib/kube retries it for ever,
+ * so without this an attempt whose end can no longer be seen would hang the
+ * run. Every attempt whose end was awaited from it ends then, and the watch
+ * is freed; an attempt started later starts a new LIST+WATCH, with a new
+ * count, so a retry or on_exit is a real new try. A sign of life (an event,
+ * a bookmark, a complete list, a watch request that ended well) resets the
+ * count and the clock; a connection error at the bound is checked with a
+ * LIST of the run's Pods first (exec_k8s.c says why). */
 struct pl_executor *pl_exec_k8s_new(const struct pl_exec_k8s_opts *o, char *err, size_t n);
 
 /* --- for tests and dry runs --- */
@@ -106,7 +130,9 @@ json_t *pl_exec_k8s_manifest(const struct pl_exec_k8s_opts *o, const struct pl_x
 struct pl_exec_k8s_stats {
 	unsigned long creates, adopted, conflicts, deletes, logs, log_errors, ended;
 	unsigned long watch_errors;
-	struct pl_kube_watch_stats watch;	/* of the run's LIST+WATCH */
+	unsigned long watch_giveups;	/* the watch given up for failing */
+	unsigned long watch_probes;	/* LISTs of our own, asked before giving up on a connection error */
+	struct pl_kube_watch_stats watch;	/* of the run's LIST+WATCHes, summed */
 };
 void pl_exec_k8s_stats(struct pl_executor *x, struct pl_exec_k8s_stats *s);
 /* The client, for tests that read its own counters. */

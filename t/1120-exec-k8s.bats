@@ -4,16 +4,36 @@
 # its unit test (t/unit/exec_k8s.c): the executor is driven as the scheduler
 # drives it (start, poll its descriptors, reap, signal), with attempts that
 # run "/bin/sh -c CMD" without the in-Pod shim. Every Pod manifest it sent is
-# checked against the official core/v1 schema (npm kubernetes-models).
+# checked against the official core/v1 schema (npm kubernetes-models). The
+# tests of a watch that fails for good also run dagrun itself, with its Pods'
+# shim and outputs through a real redis-server.
 
 load test_helper
 
 setup_file() {
+	start_redis
+	# the server plays the kubelet: the Pods' command, dagrun, is plumb's
+	export PATH="$PLUMB_BIN:$PATH"
 	start_k8s_server
+	cat > "$KDIR/kubeconfig" <<-K
+	apiVersion: v1
+	kind: Config
+	current-context: t
+	clusters:
+	- name: t
+	  cluster: {server: "$KSRV", certificate-authority: "$KDIR/tls/ca.crt"}
+	users:
+	- name: me
+	  user: {token: secret}
+	contexts:
+	- name: t
+	  context: {cluster: t, user: me, namespace: wf}
+	K
 }
 
 teardown_file() {
 	stop_k8s_server
+	stop_redis
 }
 
 local_setup() {
@@ -68,6 +88,22 @@ live() {
 	live drop
 }
 
+@test "k8s executor: a watch answered 403 for good (the Role lost its rights mid-run) ends every attempt in flight, failed with the answer, Pods deleted, nothing left waiting; a later attempt watches anew" {
+	live watchfail
+}
+
+@test "k8s executor: a watch failing with 500s is given up once failures have gone on for the bound" {
+	live watchtime
+}
+
+@test "k8s executor: bursts of 403s and 500s, each shorter than the limits, are forgiven by the events between them" {
+	live watchflap
+}
+
+@test "k8s executor: connection errors past the bound are checked with a LIST first: watches that are always dropped give nothing up (the LISTs show the ends); LISTs dropped too do" {
+	live watchconn
+}
+
 @test "k8s executor: 429 with Retry-After on create is waited out" {
 	live retry
 }
@@ -100,4 +136,148 @@ print(len(pods), bad)' "$KDIR/manifests.jsonl"
 	[ -s "$KDIR/manifests.jsonl.rejected" ]
 	run -1 node "$T_ROOT/t/helpers/k8s-validate.mjs" "$npm_dir" "$KDIR/manifests.jsonl.rejected"
 	assert_output --partial 'resources/limits/memory must match format "quantity"'
+}
+
+# --- dagrun, when the watch of its Pods fails for good -------------------------
+
+ctl() {	# METHOD PATH [JSON]: the test server's control endpoints
+	curl -sf --cacert "$KDIR/tls/ca.crt" -X "$1" ${3:+-H 'Content-Type: application/json' -d "$3"} \
+		"$KSRV$2" > /dev/null
+}
+
+pods() {	# the Pods of run $1 at the server: "name phase" lines
+	curl -sf --cacert "$KDIR/tls/ca.crt" -H 'Authorization: Bearer secret' \
+		"$KSRV/api/v1/namespaces/wf/pods?labelSelector=plumb.dev%2Frun%3D$1" |
+		jq -r '.items[] | "\(.metadata.name) \(.status.phase)"'
+}
+
+# dagrun run in the background, for run id $1 (more arguments follow)
+start_dagrun() {
+	local id=$1
+	shift
+	KUBECONFIG=$KDIR/kubeconfig dagrun run --executor k8s --store "$REDIS_URL" --image plumb:test \
+		--run-id "$id" "$@" > "$id.stdout" 2> "$id.stderr" &
+	dpid=$!
+}
+
+# until task $2 of run $1 runs in its Pod
+until_task_runs() {
+	for _ in $(seq 300); do
+		pods "$1" | grep -q "^$1-$2-.* Running$" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# until dagrun (run $1) ends, at most $2 seconds; sets dstatus and dtime
+wait_dagrun() {
+	local t0=$SECONDS
+	for _ in $(seq $(($2 * 10))); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$dpid" 2>/dev/null; then
+		kill "$dpid"
+		wait "$dpid" || true
+		cat "$1.stderr"
+		echo "dagrun did not end in $2 s"
+		return 1
+	fi
+	wait "$dpid" && dstatus=0 || dstatus=$?
+	dtime=$((SECONDS - t0))
+}
+
+FORBIDDEN='{"query": "labelSelector=plumb.dev", "status": 403, "times": 0, "reason": "Forbidden",
+ "message": "pods is forbidden: User \"system:serviceaccount:wf:plumb-dagrun\" cannot watch resource \"pods\" in API group \"\" in the namespace \"wf\""}'
+
+@test "dagrun --executor k8s: the Role loses list and watch mid-run: the run ends failed in seconds, the reason in its journal and logs, on_exit run, no Pod left running, no retry of exit 2" {
+	ctl POST /__reset
+	cat > p.yaml <<-'Y'
+	tasks:
+	  first:
+	    run: echo one
+	  slow:
+	    needs: [first]
+	    retry: {limit: 2, backoff: 100ms}
+	    run: echo slow-started >&2; sleep 60; echo slow-done
+	on_exit:
+	  run: echo "on_exit {{run.status}}"
+	Y
+	start_dagrun wf403 p.yaml
+	until_task_runs wf403 slow
+	ctl POST /__faults "$FORBIDDEN"
+	ctl POST /__drop-watches
+	wait_dagrun wf403 30
+	cat wf403.stderr
+	assert_equal "$dstatus" 1
+	[ "$dtime" -le 15 ]
+	grep -q "dagrun: slow: Failed (exit 2)" wf403.stderr
+	run -0 jq -c 'select(.event == "task_finished" and (.task == "slow" or .task == "on_exit")) |
+		[.task, .status, .exit, .reason, .retry]' .plumb/runs/wf403/journal.jsonl
+	# exit 2 (a configuration error) is not transient: slow is not retried;
+	# on_exit starts a new watch, which the API refuses the same way
+	assert_output '["slow","Failed",2,"WatchFailed: 403 Forbidden",null]
+["on_exit","Failed",2,"WatchFailed: 403 Forbidden",null]'
+	run -0 jq -r 'select(.event == "run_finished") | .status' .plumb/runs/wf403/journal.jsonl
+	assert_output Failed
+	run -0 dagrun status wf403
+	assert_line "slow Failed exit 2 attempts 1"
+	run -0 dagrun logs wf403 slow
+	assert_output --partial "slow-started"
+	assert_output --partial 'the watch of pods failed for good: 403 Forbidden: pods is forbidden: User "system:serviceaccount:wf:plumb-dagrun" cannot watch resource "pods"'
+	refute_output --partial "slow-done"
+	# the Pods nobody could watch any more were deleted
+	ctl DELETE /__faults
+	for _ in $(seq 100); do [ -z "$(pods wf403 | grep -v Succeeded)" ] && break; sleep 0.1; done
+	run -0 pods wf403
+	refute_output --partial Running
+	refute_output --partial Pending
+}
+
+@test "dagrun --executor k8s: a watch failing with 500s past PLUMB_WATCH_FAIL_TIMEOUT fails the attempt with exit 69, which retry retries with a new watch" {
+	ctl POST /__reset
+	cat > p.yaml <<-'Y'
+	tasks:
+	  slow:
+	    retry: {limit: 1, backoff: 100ms}
+	    run: echo slow-started >&2; sleep 60
+	Y
+	PLUMB_WATCH_FAIL_TIMEOUT=1 start_dagrun wf500 p.yaml
+	until_task_runs wf500 slow
+	ctl POST /__faults '{"query": "watch=true", "status": 500, "times": 0}'
+	ctl POST /__drop-watches
+	wait_dagrun wf500 40
+	cat wf500.stderr
+	assert_equal "$dstatus" 1
+	[ "$dtime" -le 25 ]
+	run -0 jq -c 'select(.event == "task_finished") | [.task, .exit, .attempt, .reason, .retry]' \
+		.plumb/runs/wf500/journal.jsonl
+	assert_output '["slow",69,1,"WatchFailed: 500 InternalError",true]
+["slow",69,2,"WatchFailed: 500 InternalError",null]'
+	run -0 dagrun logs wf500 slow
+	assert_output --partial 'the watch of pods failed for good: 500 InternalError: Internal error occurred: injected fault (failing for '
+	run -2 --separate-stderr dagrun run p.yaml --executor k8s --store "$REDIS_URL" --watch-fail-timeout 0
+	[[ "$stderr" == "dagrun: --watch-fail-timeout '0': want seconds"* ]]
+	PLUMB_WATCH_FAIL_TIMEOUT=soon run -2 --separate-stderr dagrun run p.yaml
+	[[ "$stderr" == "dagrun: PLUMB_WATCH_FAIL_TIMEOUT 'soon': want seconds"* ]]
+}
+
+@test "dagrun --executor k8s: a few 500s and dropped watches mid-run are recovered from: the run succeeds" {
+	ctl POST /__reset
+	cat > p.yaml <<-'Y'
+	tasks:
+	  slow:
+	    run: echo slow-started >&2; sleep 2; echo slow-done
+	  after:
+	    needs: [slow]
+	    run: cat
+	Y
+	start_dagrun wfok p.yaml
+	until_task_runs wfok slow
+	ctl POST /__faults '{"query": "watch=true", "status": 500, "times": 3}'
+	ctl POST /__drop-watches
+	wait_dagrun wfok 30
+	cat wfok.stderr
+	assert_equal "$dstatus" 0
+	assert_equal "$(cat .plumb/runs/wfok/tasks/after.out)" "slow-done"
+	# the server did answer 500s, and dropped a watch
+	run -0 bash -c "curl -sf --cacert '$KDIR/tls/ca.crt' '$KSRV/__log' | jq '[.log[] | select(.fault == 500)] | length'"
+	assert_output 3
 }

@@ -43,7 +43,7 @@ static const char help[] =
 	"                          .plumb/cache)\n"
 	"      --executor E        local (default) or k8s: each attempt a Pod (PLUMB_EXECUTOR);\n"
 	"                          --image, --namespace, --context, --pod-gc, --qps, --burst,\n"
-	"                          --pending-timeout: see dagrun(1)\n"
+	"                          --pending-timeout, --watch-fail-timeout: see dagrun(1)\n"
 	"      --store URL         outputs through Redis, each attempt under 'dagrun step'\n"
 	"                          (PLUMB_STORE); --store-ttl S: their life (PLUMB_STORE_TTL)\n"
 	"      --quiet             no progress lines from run, no ok from lint\n"
@@ -307,7 +307,7 @@ static const char *events_path, *cache_dir, *store;
 static long store_ttl;
 /* --executor k8s */
 static const char *executor = "local", *image, *kcontext, *knamespace, *pod_gc;
-static double kqps, pending_timeout;
+static double kqps, pending_timeout, watch_fail_timeout;
 static const char *pull_secrets[17];
 static size_t npull;
 static long kburst;
@@ -395,6 +395,8 @@ static int run(const struct pl_pipeline *p, const char *dir, const char *id,
 			ko.burst = kburst;
 		if (pending_timeout)
 			ko.pending_timeout = pending_timeout;
+		if (watch_fail_timeout)
+			ko.watch_fail_timeout = watch_fail_timeout;
 		if (pod_gc && pl_pod_gc_parse(pod_gc, &ko.gc) < 0)
 			pl_usage_error("--pod-gc '%s': want on-success, on-completion or never", pod_gc);
 		if (!(x = pl_exec_k8s_new(&ko, err, sizeof err)))
@@ -861,6 +863,7 @@ int main(int argc, char **argv)
 		{ "burst", required_argument, NULL, 0x3006 },
 		{ "pending-timeout", required_argument, NULL, 0x3007 },
 		{ "image-pull-secret", required_argument, NULL, 0x3008 },
+		{ "watch-fail-timeout", required_argument, NULL, 0x3009 },
 		PL_COMMON_LONGOPTS,
 		{ 0 }
 	};
@@ -886,6 +889,9 @@ int main(int argc, char **argv)
 	knamespace = pl_env("PLUMB_NAMESPACE", NULL);
 	pod_gc = pl_env("PLUMB_POD_GC", NULL);
 	store_ttl = pl_env_long("PLUMB_STORE_TTL", 0);
+	if ((env = pl_env("PLUMB_WATCH_FAIL_TIMEOUT", NULL)) &&
+	    !((watch_fail_timeout = atof(env)) > 0 && watch_fail_timeout < 1e9))
+		pl_usage_error("PLUMB_WATCH_FAIL_TIMEOUT '%s': want seconds", env);
 	search = pl_xmalloc(argc * sizeof *search + sizeof *search);
 	params = pl_xmalloc(argc * sizeof *params + sizeof *params);
 	while ((c = getopt_long(argc, argv, "I:p:f:vh", longopts, NULL)) != -1) {
@@ -951,6 +957,11 @@ int main(int argc, char **argv)
 			pending_timeout = atof(optarg);
 			if (pending_timeout <= 0)
 				pl_usage_error("--pending-timeout '%s': want seconds", optarg);
+			break;
+		case 0x3009:
+			watch_fail_timeout = atof(optarg);
+			if (!(watch_fail_timeout > 0 && watch_fail_timeout < 1e9))
+				pl_usage_error("--watch-fail-timeout '%s': want seconds", optarg);
 			break;
 		default:
 			pl_common_option(c, optarg);

@@ -995,6 +995,235 @@ static void live_watch(const char *fault, const char *what)
 	x->free(x);
 }
 
+/* The run's Pods may no longer be listed or watched (the Role lost its
+ * rights mid-run): every attempt in flight ends, failed, within a few tries. */
+#define FORBIDDEN "{\"query\": \"labelSelector=plumb.dev\", \"status\": 403, \"times\": 0, " \
+	"\"reason\": \"Forbidden\", \"message\": \"pods is forbidden: User \\\"system:" \
+	"serviceaccount:unit:plumb-dagrun\\\" cannot watch resource \\\"pods\\\" in API group " \
+	"\\\"\\\" in the namespace \\\"unit\\\"\"}"
+
+/* nothing of the executor's is waiting: no request, no watch, no descriptor, no timer */
+static int idle(struct pl_executor *x)
+{
+	struct pollfd p[64];
+	int ms = -1;
+	settle(x);
+	int n = x->fds(x, p, 64, &ms);
+	return n == 0 && ms < 0 && pl_kube_step(pl_exec_k8s_kube(x), NULL, 0, 0) == 0;
+}
+
+/* the loop runs until the Pod is gone, or secs */
+static int until_gone(struct pl_executor *x, struct pl_kube *kc, const char *run, const char *task,
+		      long child, int attempt, double secs)
+{
+	double t0 = mono();
+	while (strcmp(pod_state(kc, run, task, child, attempt), "gone")) {
+		if (mono() - t0 > secs)
+			return 0;
+		round1(x, 50);
+	}
+	return 1;
+}
+
+static void live_watchfail(void)
+{
+	struct pl_exec_k8s_opts o;
+	struct pl_exec_k8s_stats st;
+	struct pl_task a = task("held"), b = task("late"), c = task("again");
+	struct pl_kube *kc = checker();
+
+	base_opts(&o, "r-wfail");
+	watch_errors_traced = 0;
+	struct pl_executor *x = made(&o);
+	if (!x)
+		return;
+	long ida = start(x, &a, -1, 1, "echo held-started; sleep 60", 0, 1, NULL);
+	CHECK(until_running(x, ida, 10), "watchfail: the attempt runs");
+	/* the next create is slow to be answered: that attempt is in flight */
+	ctl("POST", "/__faults", "{\"method\": \"POST\", \"path\": \"/pods\", \"delay\": 1.5}");
+	start(x, &b, -1, 1, "echo late; sleep 60", 0, 2, NULL);
+	run_for(x, 0.2);
+	double t0 = mono();
+	ctl("POST", "/__faults", FORBIDDEN);
+	ctl("POST", "/__drop-watches", NULL);
+	int all = until_ended(x, 1, 3, 20);
+	double dt = mono() - t0;
+	CHECK(all && dt < 5, "watchfail: a watch answered 403 ends both attempts in %.2f s", dt);
+	CHECK(res[1].d.code == PL_EX_USAGE && !res[1].d.signaled &&
+	      !strcmp(res[1].d.reason, "WatchFailed: 403 Forbidden"),
+	      "watchfail: the running one failed, exit 2, reason '%s' (%d)", res[1].d.reason,
+	      res[1].d.code);
+	CHECK(res[2].d.code == PL_EX_USAGE && !strcmp(res[2].d.reason, "WatchFailed: 403 Forbidden"),
+	      "watchfail: the one whose create was in flight too (%d %s)", res[2].d.code,
+	      res[2].d.reason);
+	char *log = task_log("r-wfail", "held");
+	CHECK(strstr(log, "held-started\n") &&
+	      strstr(log, "the watch of pods failed for good: 403 Forbidden: pods is forbidden: User "
+		     "\"system:serviceaccount:unit:plumb-dagrun\" cannot watch resource \"pods\"") &&
+	      strstr(log, "(3 such answers in ") && strstr(log, "it is deleted"),
+	      "watchfail: its log so far, then why it ended: %s", log);
+	free(log);
+	pl_exec_k8s_stats(x, &st);
+	CHECK(st.watch_giveups == 1 && st.watch_errors == 3 && watch_errors_traced == 3,
+	      "watchfail: given up once, after 3 answers (%lu, %lu)", st.watch_giveups,
+	      st.watch_errors);
+	/* Pods nobody watches are not left running: the in-flight create's too */
+	CHECK(until_gone(x, kc, "r-wfail", "held", -1, 1, 10) && until_gone(x, kc, "r-wfail", "late", -1, 1, 10),
+	      "watchfail: their Pods are deleted (%s, %s)", pod_state(kc, "r-wfail", "held", -1, 1),
+	      pod_state(kc, "r-wfail", "late", -1, 1));
+	CHECK(idle(x), "watchfail: then nothing is left waiting: no request, watch, descriptor or timer");
+
+	/* an attempt started afterwards (a retry, on_exit) watches anew: while
+	 * the API still refuses, it fails the same way, as quickly */
+	t0 = mono();
+	start(x, &c, -1, 1, "sleep 60", 0, 3, NULL);
+	all = until_ended(x, 3, 4, 20);
+	dt = mono() - t0;
+	CHECK(all && dt < 5 && res[3].d.code == PL_EX_USAGE &&
+	      !strcmp(res[3].d.reason, "WatchFailed: 403 Forbidden"),
+	      "watchfail: a later attempt tries a new watch, fails in %.2f s (%d %s)", dt, res[3].d.code,
+	      res[3].d.reason);
+	CHECK(until_gone(x, kc, "r-wfail", "again", -1, 1, 10), "watchfail: and its Pod is deleted");
+	/* once the rights are back, one succeeds */
+	ctl("DELETE", "/__faults", NULL);
+	start(x, &c, -1, 2, "echo back", 0, 4, NULL);
+	all = until_ended(x, 4, 5, 20);
+	pl_exec_k8s_stats(x, &st);
+	CHECK(all && res[4].d.code == 0 && st.watch_giveups == 2 && st.watch.lists >= 2,
+	      "watchfail: with the rights back, the next attempt succeeds (%d; %lu give-ups, %lu lists)",
+	      res[4].d.code, st.watch_giveups, st.watch.lists);
+	x->free(x);
+	pl_kube_free(kc);
+}
+
+/* Failures that are not permanent (500s) are given up once they have gone
+ * on for the bound, o.watch_fail_timeout. */
+static void live_watchtime(void)
+{
+	struct pl_exec_k8s_opts o;
+	struct pl_exec_k8s_stats st;
+	struct pl_task a = task("held");
+
+	base_opts(&o, "r-wtime");
+	o.watch_fail_timeout = 1.0;
+	struct pl_executor *x = made(&o);
+	if (!x)
+		return;
+	long ida = start(x, &a, -1, 1, "sleep 60", 0, 1, NULL);
+	CHECK(until_running(x, ida, 10), "watchtime: the attempt runs");
+	ctl("POST", "/__faults", "{\"query\": \"watch=true\", \"status\": 500, \"times\": 0}");
+	ctl("POST", "/__drop-watches", NULL);
+	double t0 = mono();
+	int all = until_ended(x, 1, 2, 20);
+	double dt = mono() - t0;
+	CHECK(all && dt >= 1.0 && dt < 6, "watchtime: 500s on the watch end the attempt after the "
+	      "1 s bound, in %.2f s", dt);
+	CHECK(res[1].d.code == PL_EX_UNAVAILABLE && !res[1].d.signaled &&
+	      !strcmp(res[1].d.reason, "WatchFailed: 500 InternalError"),
+	      "watchtime: exit 69, reason '%s' (%d)", res[1].d.reason, res[1].d.code);
+	char *log = task_log("r-wtime", "held");
+	CHECK(strstr(log, "the watch of pods failed for good: 500 InternalError: Internal error occurred: "
+		     "injected fault (failing for "), "watchtime: why, in its log: %s", log);
+	free(log);
+	pl_exec_k8s_stats(x, &st);
+	CHECK(st.watch_giveups == 1 && st.watch_errors >= 3, "watchtime: given up once, after %lu "
+	      "failures", st.watch_errors);
+	CHECK(idle(x), "watchtime: then nothing is left waiting");
+	x->free(x);
+}
+
+/* Failures that stop are forgiven: an event (here a bookmark) resets both the
+ * count of permanent answers and the clock, so bursts of them, each shorter
+ * than the limits but together longer, end nothing. */
+static void live_watchflap(void)
+{
+	struct pl_exec_k8s_opts o;
+	struct pl_exec_k8s_stats st;
+	struct pl_task a = task("held");
+
+	base_opts(&o, "r-wflap");
+	o.watch_fail_timeout = 1.0;
+	ctl("POST", "/__config", "{\"bookmark_interval\": 0.2}");
+	struct pl_executor *x = made(&o);
+	if (!x)
+		return;
+	long ida = start(x, &a, -1, 1, "sleep 3.5; echo held-done", 0, 1, NULL);
+	CHECK(until_running(x, ida, 10), "watchflap: the attempt runs");
+	const char *bursts[] = {
+		"{\"query\": \"watch=true\", \"status\": 403, \"times\": 2}",
+		"{\"query\": \"watch=true\", \"status\": 403, \"times\": 2}",
+		"{\"query\": \"watch=true\", \"status\": 500, \"times\": 3}",
+	};
+	for (size_t i = 0; i < 3; i++) {
+		ctl("POST", "/__faults", bursts[i]);
+		ctl("POST", "/__drop-watches", NULL);
+		run_for(x, 0.6);
+	}
+	int all = until_ended(x, 1, 2, 20);
+	pl_exec_k8s_stats(x, &st);
+	CHECK(all && res[1].d.code == 0 && !res[1].d.reason[0], "watchflap: the attempt ends as it "
+	      "ran, exit 0 (%d %s)", res[1].d.code, res[1].d.reason);
+	CHECK(st.watch_giveups == 0 && st.watch_errors >= 7, "watchflap: %lu failures in 1.8 s, four "
+	      "of them 403s, given up %lu times", st.watch_errors, st.watch_giveups);
+	char *log = task_log("r-wflap", "held");
+	CHECK_STR(log, "held-done\n", "watchflap: its log is its own");
+	free(log);
+	x->free(x);
+}
+
+/* Connection errors: a healthy watch has them too (a proxy that drops its
+ * connections), so at the bound the executor asks with a LIST of its own
+ * first. Here every watch is dropped as soon as it is answered, but LISTs
+ * work: nothing is given up, and the attempts' ends come from those LISTs.
+ * Then LISTs are dropped too: that is given up. */
+static void live_watchconn(void)
+{
+	struct pl_exec_k8s_opts o;
+	struct pl_exec_k8s_stats st;
+	struct pl_task a = task("held");
+
+	base_opts(&o, "r-wconn");
+	o.watch_fail_timeout = 1.0;
+	kopts.backoff_max_ms = 400;
+	struct pl_executor *x = made(&o);
+	if (!x)
+		return;
+	long ida = start(x, &a, -1, 1, "sleep 2; echo held-done; exit 4", 0, 1, NULL);
+	CHECK(until_running(x, ida, 10), "watchconn: the attempt runs");
+	ctl("POST", "/__faults", "{\"watch\": \"drop\", \"after\": 0, \"times\": 0}");
+	ctl("POST", "/__drop-watches", NULL);
+	int all = until_ended(x, 1, 2, 20);
+	pl_exec_k8s_stats(x, &st);
+	CHECK(all && res[1].d.code == 4 && !res[1].d.reason[0], "watchconn: every watch dropped, "
+	      "yet the attempt's end is seen, exit 4 (%d %s)", res[1].d.code, res[1].d.reason);
+	CHECK(st.watch_giveups == 0 && st.watch_probes >= 1 && st.watch_errors >= 4,
+	      "watchconn: not given up: %lu LISTs of its own answered, after %lu failures",
+	      st.watch_probes, st.watch_errors);
+	char *log = task_log("r-wconn", "held");
+	CHECK_STR(log, "held-done\n", "watchconn: and its log");
+	free(log);
+
+	/* the API drops everything about the run's Pods: LISTs too */
+	long idb = start(x, &a, -1, 2, "sleep 60", 0, 2, NULL);
+	CHECK(until_running(x, idb, 10), "watchconn: another attempt runs");
+	ctl("POST", "/__faults", "{\"query\": \"labelSelector=plumb.dev\", \"drop\": true, \"times\": 0}");
+	double t0 = mono();
+	all = until_ended(x, 2, 3, 30);
+	double dt = mono() - t0;
+	pl_exec_k8s_stats(x, &st);
+	CHECK(all && dt >= 1.0 && dt < 15 && res[2].d.code == PL_EX_UNAVAILABLE &&
+	      !strcmp(res[2].d.reason, "WatchFailed: ConnectionError"),
+	      "watchconn: with LISTs failing too it is given up in %.2f s (%d %s)", dt, res[2].d.code,
+	      res[2].d.reason);
+	CHECK(st.watch_giveups == 1, "watchconn: once");
+	log = task_log("r-wconn", "held");
+	CHECK(strstr(log, "the watch of pods failed for good: ConnectionError: ") != NULL,
+	      "watchconn: why, in its log: %s", log);
+	free(log);
+	CHECK(idle(x), "watchconn: then nothing is left waiting");
+	x->free(x);
+}
+
 static void live_retry(void)
 {
 	struct pl_exec_k8s_opts o;
@@ -1123,6 +1352,14 @@ static void live(const char *scenario, const char *url, const char *tlsdir)
 		live_watch("{\"watch\": \"gone\", \"after\": 5}", "gone");
 	else if (!strcmp(scenario, "drop"))
 		live_watch("{\"watch\": \"drop\", \"after\": 5}", "drop");
+	else if (!strcmp(scenario, "watchfail"))
+		live_watchfail();
+	else if (!strcmp(scenario, "watchtime"))
+		live_watchtime();
+	else if (!strcmp(scenario, "watchflap"))
+		live_watchflap();
+	else if (!strcmp(scenario, "watchconn"))
+		live_watchconn();
 	else if (!strcmp(scenario, "retry"))
 		live_retry();
 	else if (!strcmp(scenario, "qps"))
