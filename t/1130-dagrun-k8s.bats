@@ -9,23 +9,7 @@ load test_helper
 
 setup_file() {
 	start_redis
-	# the server plays the kubelet: the Pods' command, dagrun, is plumb's
-	export PATH="$PLUMB_BIN:$PATH"
-	start_k8s_server
-	cat > "$KDIR/kubeconfig" <<-K
-	apiVersion: v1
-	kind: Config
-	current-context: t
-	clusters:
-	- name: t
-	  cluster: {server: "$KSRV", certificate-authority: "$KDIR/tls/ca.crt"}
-	users:
-	- name: me
-	  user: {token: secret}
-	contexts:
-	- name: t
-	  context: {cluster: t, user: me, namespace: e2e}
-	K
+	start_k8s_cluster e2e
 }
 
 teardown_file() {

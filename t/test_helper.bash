@@ -134,6 +134,28 @@ start_k8s_server() {
 	export KDIR KPORT KSRV="https://127.0.0.1:$KPORT"
 }
 
+# start_k8s_cluster NAMESPACE: the server, playing a kubelet that runs plumb's
+# programs (dagrun step) in its Pods, and KDIR/kubeconfig with a context on it
+# in NAMESPACE. Call from setup_file; stop_k8s_server in teardown_file.
+start_k8s_cluster() {
+	export PATH="$PLUMB_BIN:$PATH"
+	start_k8s_server
+	cat > "$KDIR/kubeconfig" <<-K
+	apiVersion: v1
+	kind: Config
+	current-context: t
+	clusters:
+	- name: t
+	  cluster: {server: "$KSRV", certificate-authority: "$KDIR/tls/ca.crt"}
+	users:
+	- name: me
+	  user: {token: secret}
+	contexts:
+	- name: t
+	  context: {cluster: t, user: me, namespace: $1}
+	K
+}
+
 stop_k8s_server() {
 	[ -n "${KDIR:-}" ] && [ -f "$KDIR/pid" ] || return 0
 	kill "$(cat "$KDIR/pid")" 2>/dev/null || true
