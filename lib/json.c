@@ -546,6 +546,20 @@ void pl_json_put_member(struct pl_buf *b, const struct pl_jmember *m)
 	b->n += m->vallen;
 }
 
+void pl_json_put_others(struct pl_buf *b, const struct pl_jobj *o, const char *const *skip)
+{
+	for (size_t i = 0; i < o->n; i++) {
+		const struct pl_jmember *m = &o->m[i];
+		int k = 0;
+		while (skip[k] && !pl_jmember_key_is(m, skip[k]))
+			k++;
+		if (skip[k])
+			continue;
+		pl_buf_addc(b, ',');
+		pl_json_put_member(b, m);
+	}
+}
+
 /* Fixed-point printing instead of printf("%.8g"): writing 384 floats per
  * record through printf made embed spend most of its time formatting. */
 static const double pow10tab[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,

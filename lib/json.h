@@ -92,4 +92,9 @@ void pl_json_put_floats(struct pl_buf *b, const float *v, size_t n);
 /* Append a member's raw "key":value exactly as it appeared. */
 void pl_json_put_member(struct pl_buf *b, const struct pl_jmember *m);
 
+/* Append ',' and the raw member for each member of o whose key is not in
+ * skip (NULL-terminated): what passes through when a program writes its own
+ * fields. */
+void pl_json_put_others(struct pl_buf *b, const struct pl_jobj *o, const char *const *skip);
+
 #endif

@@ -105,22 +105,6 @@ static int str_member(const struct pl_rec *rec, const char *key, struct pl_buf *
 	return 1;
 }
 
-/* Append to the acks the marker's members other than those named, raw, each
- * after a ',': an ack carries what its marker carried (as upsert-qdrant's). */
-static void add_extra_members(const struct pl_rec *rec, const char *const *known)
-{
-	for (size_t i = 0; i < rec->obj.n; i++) {
-		const struct pl_jmember *m = &rec->obj.m[i];
-		int k = 0;
-		while (known[k] && !pl_jmember_key_is(m, known[k]))
-			k++;
-		if (known[k])
-			continue;
-		pl_buf_addc(&acks, ',');
-		pl_json_put_member(&acks, m);
-	}
-}
-
 /* A done marker without doc_sha256 or chunks is bad input, not a document
  * of unknown version: taken as one, it deleted as stale the very points
  * just written, and acked the loss. */
@@ -150,7 +134,7 @@ static void take_done(const struct pl_rec *rec)
 	pl_json_put_str(&acks, s, sn);
 	pl_buf_adds(&acks, ",\"chunks\":");
 	pl_buf_i64(&acks, nch);
-	add_extra_members(rec, known);
+	pl_json_put_others(&acks, &rec->obj, known);	/* as upsert-qdrant */
 	pl_buf_add(&acks, "}\n", 2);
 	nacks++;
 }
@@ -169,7 +153,7 @@ static void take_delete(const struct pl_rec *rec)
 		(int)(dn > 200 ? 200 : dn), d);
 	pl_buf_adds(&acks, "{\"op\":\"deleted\",\"doc_id\":");
 	pl_json_put_str(&acks, d, dn);
-	add_extra_members(rec, known);
+	pl_json_put_others(&acks, &rec->obj, known);	/* as upsert-qdrant */
 	pl_buf_add(&acks, "}\n", 2);
 	nacks++;
 }

@@ -659,16 +659,7 @@ static char *extra_members(const struct pl_rec *rec, const char *const *known)
 {
 	struct pl_buf b = PL_BUF_INIT;
 
-	for (size_t i = 0; i < rec->obj.n; i++) {
-		const struct pl_jmember *m = &rec->obj.m[i];
-		int k = 0;
-		while (known[k] && !pl_jmember_key_is(m, known[k]))
-			k++;
-		if (known[k])
-			continue;
-		pl_buf_addc(&b, ',');
-		pl_json_put_member(&b, m);
-	}
+	pl_json_put_others(&b, &rec->obj, known);
 	if (!b.n)
 		return NULL;
 	pl_buf_cstr(&b);
