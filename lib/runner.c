@@ -1573,10 +1573,11 @@ static int reaped(struct runner *r, struct job *j, const struct pl_xdone *d)
 	if (j->upstream_failed)
 		progress(r, 0, "%s: Failed (an upstream task it was reading failed)", name);
 	else
-		progress(r, 0, "%s: Failed (%s %d%s)%s", name,
+		progress(r, 0, "%s: Failed (%s %d%s%s%s)%s", name,
 			 d->signaled && !j->timed_out ? "signal" : "exit",
 			 d->signaled && !j->timed_out ? d->code - 128 : d->code,
-			 j->timed_out ? ", timed out" : "", again ? ", retrying" : "");
+			 j->timed_out ? ", timed out" : "", d->reason[0] ? ", " : "", d->reason,
+			 again ? ", retrying" : "");
 	if (j->feed)
 		feed_close(r, j->feed);
 	if (again) {

@@ -192,7 +192,7 @@ FORBIDDEN='{"query": "labelSelector=plumb.dev", "status": 403, "times": 0, "reas
 	cat wf403.stderr
 	assert_equal "$dstatus" 1
 	[ "$dtime" -le 15 ]
-	grep -q "dagrun: slow: Failed (exit 2)" wf403.stderr
+	grep -q "dagrun: slow: Failed (exit 2, WatchFailed: 403 Forbidden)" wf403.stderr
 	run -0 jq -c 'select(.event == "task_finished" and (.task == "slow" or .task == "on_exit")) |
 		[.task, .status, .exit, .reason, .retry]' .plumb/runs/wf403/journal.jsonl
 	# exit 2 (a configuration error) is not transient: slow is not retried;
