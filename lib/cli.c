@@ -245,7 +245,7 @@ const char *pl_shown(const char *s)
 	return b->p;
 }
 
-char *pl_read_file(const char *path, const char *what)
+char *pl_read_file(const char *path, const char *what, size_t *n)
 {
 	struct pl_buf b = PL_BUF_INIT;
 	char chunk[65536];
@@ -263,13 +263,15 @@ char *pl_read_file(const char *path, const char *what)
 		pl_buf_add(&b, chunk, (size_t)r);
 	}
 	close(fd);
+	if (n)
+		*n = b.n;
 	pl_buf_addc(&b, 0);
 	return b.p;
 }
 
 char *pl_read_key_file(const char *path)
 {
-	char *s = pl_read_file(path, "key file");
+	char *s = pl_read_file(path, "key file", NULL);
 	size_t n = strcspn(s, "\r\n");
 
 	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))

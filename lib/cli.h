@@ -55,8 +55,9 @@ long pl_parse_long(const char *opt, const char *s, long min, long max);	/* or us
 const char *pl_shown(const char *s);
 
 /* A whole file given by an option (what: "template", "key file"), NUL
- * terminated, from pl_xmalloc; a file that cannot be read is a usage error. */
-char *pl_read_file(const char *path, const char *what);
+ * terminated, from pl_xmalloc, its length in *n unless n is NULL; a file that
+ * cannot be read is a usage error. */
+char *pl_read_file(const char *path, const char *what, size_t *n);
 /* An API key kept in a file: its first line, trailing blanks cut; an empty
  * one is a usage error. */
 char *pl_read_key_file(const char *path);

@@ -86,8 +86,10 @@ import threading
 import time
 import uuid
 from fractions import Fraction
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from helpers.testhttp import Dispatch, announce
 
 REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
            404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 410: "Gone",
@@ -1062,42 +1064,12 @@ def matches(kind, obj, ns, lsel, fsel):
     return lsel((obj["metadata"].get("labels") or {})) and fsel(obj)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(Dispatch):
     server_version = "k8s-test-server"
 
     def log_message(self, fmt, *args):
         if self.server.opts.verbose:
             sys.stderr.write("k8s-server: " + (fmt % args) + "\n")
-
-    def do_GET(self):
-        self.serve("GET")
-
-    def do_POST(self):
-        self.serve("POST")
-
-    def do_PUT(self):
-        self.serve("PUT")
-
-    def do_DELETE(self):
-        self.serve("DELETE")
-
-    def do_PATCH(self):
-        self.serve("PATCH")
-
-    def read_body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                if size == 0:
-                    self.rfile.readline()
-                    break
-                data += self.rfile.read(size)
-                self.rfile.readline()
-            return data
-        return self.rfile.read(n) if n else b""
 
     def send(self, code, obj=None, text=None, headers=None):
         if text is not None:
@@ -1801,10 +1773,7 @@ def main():
         srv.ssl_ctx = ctx
     srv.store = Store(a)
     if a.port_file:
-        tmp = a.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("%d\n" % a.port)
-        os.rename(tmp, a.port_file)
+        announce(a.port_file, a.port)
     else:
         print("listening on %s:%d" % (a.host, a.port), flush=True)
 

@@ -69,6 +69,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from helpers.testhttp import announce
+
 MAX_INPUTS = 2048
 MAX_REQUEST_TOKENS = 300000
 TOKEN_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
@@ -545,10 +547,7 @@ def main():
     srv.daemon_threads = True
     srv.request_queue_size = 128
     if ARGS.port_file:
-        with open(ARGS.port_file + ".tmp", "w") as f:
-            f.write(str(srv.server_address[1]))
-        import os
-        os.rename(ARGS.port_file + ".tmp", ARGS.port_file)
+        announce(ARGS.port_file, srv.server_address[1])
     srv.serve_forever()
 
 

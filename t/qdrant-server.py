@@ -38,7 +38,6 @@ usage: qdrant-server.py [--host H] [--port N] [--port-file F] [--api-key K]
 import argparse
 import json
 import math
-import os
 import random
 import re
 import socket
@@ -47,8 +46,10 @@ import threading
 import time
 import uuid
 from array import array
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from helpers.testhttp import Dispatch, announce
 
 VERSION = "1.19.0"
 MAX_DIM = 65536
@@ -1094,8 +1095,7 @@ class Api:
         return [self.search_one(c, s, "searches[%d]" % i) for i, s in enumerate(b["searches"])]
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(Dispatch):
     # a reply is written at once; Nagle's algorithm would hold its tail for
     # the client's delayed ACK, 40 ms a request
     disable_nagle_algorithm = True
@@ -1105,35 +1105,6 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         if self.server.verbose:
             sys.stderr.write("qdrant-server: %s\n" % (fmt % args))
-
-    def do_GET(self):
-        self.serve("GET")
-
-    def do_PUT(self):
-        self.serve("PUT")
-
-    def do_POST(self):
-        self.serve("POST")
-
-    def do_DELETE(self):
-        self.serve("DELETE")
-
-    def do_PATCH(self):
-        self.serve("PATCH")
-
-    def read_body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                if size == 0:
-                    self.rfile.readline()
-                    break
-                data += self.rfile.read(size)
-                self.rfile.readline()
-            return data
-        return self.rfile.read(n) if n else b""
 
     def send(self, status, obj=None, text=None, headers=None):
         if text is not None:
@@ -1339,10 +1310,7 @@ def main():
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     port = srv.server_address[1]
     if a.port_file:
-        tmp = a.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("%d\n" % port)
-        os.rename(tmp, a.port_file)
+        announce(a.port_file, port)
     else:
         print("listening on %s:%d" % (a.host, port), flush=True)
     try:

@@ -23,10 +23,11 @@ Control endpoints for tests (not part of Slack's API):
 """
 import argparse
 import json
-import os
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from helpers.testhttp import announce
 
 lock = threading.Lock()
 state = {}
@@ -147,9 +148,7 @@ def main():
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     srv.daemon_threads = True
     if ARGS.port_file:
-        with open(ARGS.port_file + ".tmp", "w") as f:
-            f.write(str(srv.server_address[1]))
-        os.rename(ARGS.port_file + ".tmp", ARGS.port_file)
+        announce(ARGS.port_file, srv.server_address[1])
     srv.serve_forever()
 
 

@@ -2714,7 +2714,7 @@ static void setup_judge(const char *keyfile, const char *scale, const char *patt
 		pl_usage_error("--judge-pattern '%s': %s", pattern, err);
 	}
 	judge_re_groups = judge_re.re_nsub > 0;
-	judge_prompt = judge_prompt_path ? pl_read_file(judge_prompt_path, "judge prompt")
+	judge_prompt = judge_prompt_path ? pl_read_file(judge_prompt_path, "judge prompt", NULL)
 					 : pl_xstrdup(default_judge_prompt);
 	if (keyfile)
 		jo.api_key = pl_read_key_file(keyfile);

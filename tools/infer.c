@@ -314,7 +314,7 @@ static char *load_template(const char *path)
 {
 	struct pl_buf out = PL_BUF_INIT;
 	struct pl_texpr_err e;
-	char *t = pl_read_file(path, "template");
+	char *t = pl_read_file(path, "template", NULL);
 	size_t n = strlen(t);
 
 	if (memchr(t, '\0', n) != NULL || pl_utf8_valid_prefix(t, n) != n)

@@ -274,26 +274,17 @@ static void notify(const struct pl_rec *rec)
 	json_decref(root);
 }
 
-static char *read_file(const char *path)
+static char *read_template(const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	struct pl_buf b = PL_BUF_INIT;
-	char chunk[8192];
 	size_t n;
+	char *t = pl_read_file(path, "template", &n);
 
-	if (!f)
-		pl_die(PL_EX_USAGE, "cannot open template '%s':", path);
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		pl_buf_add(&b, chunk, n);
-	if (ferror(f))
-		pl_die(PL_EX_USAGE, "cannot read template '%s':", path);
-	fclose(f);
-	/* a file's last newline ends its last line; it is not part of the message */
-	while (b.n && (b.p[b.n - 1] == '\n' || b.p[b.n - 1] == '\r'))
-		b.n--;
-	if (memchr(b.p, '\0', b.n))
+	if (memchr(t, '\0', n))
 		pl_usage_error("template '%s' contains a NUL byte", path);
-	return (char *)pl_buf_cstr(&b);
+	/* a file's last newline ends its last line; it is not part of the message */
+	while (n && (t[n - 1] == '\n' || t[n - 1] == '\r'))
+		t[--n] = '\0';
+	return t;
 }
 
 static void set_template(const char *opt, const char *arg, int is_raw, int is_file)
@@ -302,7 +293,7 @@ static void set_template(const char *opt, const char *arg, int is_raw, int is_fi
 		pl_usage_error("give one of --text, --text-file, --raw and --raw-file");
 	tmpl_opt = opt;
 	raw = is_raw;
-	tmpl = is_file ? read_file(arg) : arg;
+	tmpl = is_file ? read_template(arg) : arg;
 }
 
 int main(int argc, char **argv)
